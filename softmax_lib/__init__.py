@@ -1,0 +1,26 @@
+"""softmax_lib: softmax, log-softmax and their vector-Jacobian products.
+
+The top-level functions are those of the fastest module available: the native C
+library (AVX2+FMA when the CPU has it) if it was built, else vectorized NumPy.
+``BACKEND`` names the module in use. The same functions, with the same contract,
+live in :mod:`softmax_lib.loops`, :mod:`softmax_lib.vectorized` and
+:mod:`softmax_lib.native`.
+"""
+from . import vectorized
+
+try:
+    from . import native as _fastest
+except ImportError:  # the C library was not built: NumPy is the fastest we have
+    _fastest = vectorized
+
+softmax = _fastest.softmax
+log_softmax = _fastest.log_softmax
+softmax_vjp = _fastest.softmax_vjp
+log_softmax_vjp = _fastest.log_softmax_vjp
+softmax_jacobian = _fastest.softmax_jacobian
+BACKEND = _fastest.__name__.rsplit(".", 1)[-1]
+
+__all__ = [
+    "softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian",
+    "BACKEND",
+]
