@@ -1,0 +1,252 @@
+"""Softmax, log-softmax, their vector-Jacobian products and the Jacobian as plain loops.
+
+Written to teach, not to be fast: every 1-D slice along ``axis`` is read into a
+list of Python floats, computed with one loop per idea, and written back. The
+arithmetic is in double precision; a float32 result is rounded once when stored.
+Reading a whole slice before writing any of it is what lets ``out`` be the input.
+"""
+import math
+
+import numpy as np
+
+from ._checks import jacobian_shape, prepare, prepare_vjp
+
+__all__ = ["softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian"]
+
+
+def slices_along(shape, axis):
+    """Yield ``(index, row)``: each other-axes index and the selector of its 1-D slice.
+
+    ``a[row]`` is the slice of `a` along `axis` at the other-axes position `index`.
+    """
+    other_axes = shape[:axis] + shape[axis + 1:]
+    for index in np.ndindex(other_axes):
+        yield index, index[:axis] + (slice(None),) + index[axis:]
+
+
+def softmax_row(x):
+    """Softmax of a list of floats: find the max, exponentiate and sum, scale."""
+    if not x:
+        return []
+    m = x[0]
+    for v in x:  # 1. the max, so that every exponent below is <= 0 and cannot overflow
+        if v > m:
+            m = v
+    exps, total = [], 0.0
+    for v in x:  # 2. exponentiate the shifted logits and add them up
+        e = math.exp(v - m)
+        exps.append(e)
+        total += e
+    return [e / total for e in exps]  # 3. scale so that the row sums to 1
+
+
+def log_softmax_row(x):
+    """Log-softmax of a list of floats: ``x_i - m - log(sum exp(x_j - m))``."""
+    if not x:
+        return []
+    m = x[0]
+    for v in x:  # 1. the max
+        if v > m:
+            m = v
+    total = 0.0
+    for v in x:  # 2. the sum of the shifted exponentials; it is >= 1 (the max gives 1)
+        total += math.exp(v - m)
+    log_total = math.log(total)
+    return [(v - m) - log_total for v in x]  # 3. subtract; x - m first keeps it exact
+
+
+def softmax_vjp_row(s, g):
+    """``J^T g`` for one row: the dot ``<s, g>`` once, then ``s_i (g_i - <s, g>)``."""
+    dot = 0.0
+    for si, gi in zip(s, g):  # 1. one O(n) dot product
+        dot += si * gi
+    return [si * (gi - dot) for si, gi in zip(s, g)]  # 2. scale: O(n), no matrix
+
+
+def log_softmax_vjp_row(y, g):
+    """``J^T g`` of log-softmax for one row: ``g_i - exp(y_i) * sum(g)``."""
+    total = 0.0
+    for gi in g:  # 1. the sum of the upstream gradient
+        total += gi
+    return [gi - math.exp(yi) * total for yi, gi in zip(y, g)]  # 2. subtract s * sum
+
+
+def jacobian_row(s):
+    """The ``n x n`` matrix ``J[i][j] = s_i (delta_ij - s_j)``, by a double loop."""
+    n = len(s)
+    jac = [[0.0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(n):
+            delta = 1.0 if i == j else 0.0  # the Kronecker delta
+            jac[i][j] = s[i] * (delta - s[j])
+    return jac
+
+
+def softmax(x, axis=-1, out=None):
+    r"""Softmax along `axis`, one slice at a time.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits. float32 stays float32; integers are promoted to float64.
+    axis : int, optional
+        Axis to normalise over (default: the last).
+    out : ndarray, optional
+        Where to write the result; same shape and dtype as the result. May be `x`.
+
+    Returns
+    -------
+    ndarray
+        Non-negative values that sum to 1 along `axis`. A slice that holds NaN or
+        ``+inf``, or only ``-inf``, gives NaN throughout that slice.
+
+    Notes
+    -----
+    .. math:: s_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}}, \quad m = \max_j x_j
+
+    Examples
+    --------
+    >>> softmax([1.0, 2.0])
+    array([0.26894142, 0.73105858])
+    """
+    x, axis, out = prepare(x, axis, out)
+    if out is None:
+        out = np.empty_like(x)
+    for _, row in slices_along(x.shape, axis):
+        out[row] = softmax_row(x[row].tolist())
+    return out
+
+
+def log_softmax(x, axis=-1, out=None):
+    r"""Log of the softmax along `axis`, one slice at a time.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits. float32 stays float32; integers are promoted to float64.
+    axis : int, optional
+        Axis to normalise over (default: the last).
+    out : ndarray, optional
+        Where to write the result; may be `x`.
+
+    Returns
+    -------
+    ndarray
+        Values :math:`\le 0` whose exponentials sum to 1 along `axis`.
+
+    Notes
+    -----
+    .. math:: \log s_i = (x_i - m) - \log \sum_j e^{x_j - m}
+
+    Examples
+    --------
+    >>> log_softmax([1000.0, 0.0])
+    array([    0., -1000.])
+    """
+    x, axis, out = prepare(x, axis, out)
+    if out is None:
+        out = np.empty_like(x)
+    for _, row in slices_along(x.shape, axis):
+        out[row] = log_softmax_row(x[row].tolist())
+    return out
+
+
+def softmax_vjp(y, dy, axis=-1, out=None):
+    r"""Vector-Jacobian product of softmax, ``y * (dy - sum(y * dy))``, slice by slice.
+
+    Parameters
+    ----------
+    y : array_like
+        Softmax output.
+    dy : array_like
+        Upstream gradient ``dL/dy``, same shape as `y`.
+    axis : int, optional
+        The axis softmax was taken over (default: the last).
+    out : ndarray, optional
+        Where to write the result; may be `y` or `dy`.
+
+    Returns
+    -------
+    ndarray
+        ``dL/dx = J^T dy``, the shape of `y`; it sums to 0 along `axis`.
+
+    Notes
+    -----
+    .. math:: J^T g = s \odot (g - \langle s, g \rangle)
+
+    Examples
+    --------
+    >>> softmax_vjp(softmax([1.0, 2.0]), [1.0, 0.0])
+    array([ 0.19661193, -0.19661193])
+    """
+    y, dy, axis, out = prepare_vjp(y, dy, axis, out)
+    if out is None:
+        out = np.empty_like(y)
+    for _, row in slices_along(y.shape, axis):
+        out[row] = softmax_vjp_row(y[row].tolist(), dy[row].tolist())
+    return out
+
+
+def log_softmax_vjp(y, dy, axis=-1, out=None):
+    r"""Vector-Jacobian product of log-softmax, ``dy - exp(y) * sum(dy)``, slice by slice.
+
+    Parameters
+    ----------
+    y : array_like
+        Log-softmax output.
+    dy : array_like
+        Upstream gradient, same shape as `y`.
+    axis : int, optional
+        The axis log-softmax was taken over (default: the last).
+    out : ndarray, optional
+        Where to write the result; may be `y` or `dy`.
+
+    Returns
+    -------
+    ndarray
+        ``dL/dx``, the shape of `y`; it sums to 0 along `axis`.
+
+    Notes
+    -----
+    The Jacobian is :math:`I - \mathbf{1} s^T`, so :math:`J^T g = g - s \sum_i g_i`.
+
+    Examples
+    --------
+    >>> log_softmax_vjp(log_softmax([1.0, 2.0]), [1.0, 0.0])
+    array([ 0.73105858, -0.73105858])
+    """
+    y, dy, axis, out = prepare_vjp(y, dy, axis, out)
+    if out is None:
+        out = np.empty_like(y)
+    for _, row in slices_along(y.shape, axis):
+        out[row] = log_softmax_vjp_row(y[row].tolist(), dy[row].tolist())
+    return out
+
+
+def softmax_jacobian(y, axis=-1):
+    r"""The explicit softmax Jacobians, filled entry by entry.
+
+    Parameters
+    ----------
+    y : array_like
+        Softmax output.
+    axis : int, optional
+        The axis softmax was taken over (default: the last).
+
+    Returns
+    -------
+    ndarray
+        Shape ``(..., n, n)``: the other axes of `y` in order, then the matrix
+        :math:`J_{ij} = s_i (\delta_{ij} - s_j)`, symmetric with rows summing to 0.
+
+    Examples
+    --------
+    >>> softmax_jacobian(softmax([1.0, 2.0]))
+    array([[ 0.19661193, -0.19661193],
+           [-0.19661193,  0.19661193]])
+    """
+    y, axis, _ = prepare(y, axis, None, name="y")
+    jac = np.empty(jacobian_shape(y.shape, axis), dtype=y.dtype)
+    for index, row in slices_along(y.shape, axis):
+        jac[index] = jacobian_row(y[row].tolist())
+    return jac
