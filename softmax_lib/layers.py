@@ -1,0 +1,141 @@
+"""Activations with a loss-agnostic backward: each returns a vector-Jacobian product.
+
+Every activation has ``forward(x) -> y`` and ``backward(x, y, dy) -> dx``, where
+``dy = dL/dy`` comes from whatever loss follows and ``dx = dL/dx = J^T dy``. An
+elementwise activation has a diagonal Jacobian, so its VJP is ``f'(x) * dy``;
+softmax's Jacobian is not diagonal, and its VJP is :func:`softmax_vjp`. Because
+the loss only ever hands over ``dy``, any activation composes with any loss.
+
+Example
+-------
+>>> from softmax_lib.losses import MSE
+>>> act, loss = Softmax(), MSE()
+>>> x, target = np.array([1.0, 2.0]), np.array([0.0, 1.0])
+>>> y = act.forward(x)
+>>> act.backward(x, y, loss.grad(y, target))
+array([ 0.21150837, -0.21150837])
+"""
+import numpy as np
+
+# The softmax functions are looked up on the package at call time, so that they
+# are the fastest module's (native when it is built, else NumPy), and so that
+# softmax_lib/__init__.py may import this module at any point without a cycle:
+# ``softmax_lib`` is already in sys.modules while its __init__ runs.
+import softmax_lib
+
+from ._checks import check_pair, float_array
+
+__all__ = ["Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "LogSoftmax"]
+
+
+class Activation:
+    """The protocol: ``forward(x) -> y`` and ``backward(x, y, dy) -> dL/dx``."""
+
+    def forward(self, x):
+        """Return ``y = f(x)``."""
+        raise NotImplementedError
+
+    def backward(self, x, y, dy):
+        """Return ``dL/dx`` given ``x``, ``y = forward(x)`` and ``dy = dL/dy``."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Elementwise(Activation):
+    """``y_i = f(x_i)``: a diagonal Jacobian, so the VJP is ``f'(x) * dy``."""
+
+    def derivative(self, x, y):
+        """``f'(x)`` elementwise, from `x` or `y`, whichever is simpler."""
+        raise NotImplementedError
+
+    def backward(self, x, y, dy):
+        y, dy = check_pair(y, dy)
+        return self.derivative(float_array(x, "x"), y) * dy
+
+
+class Identity(Elementwise):
+    """``f(x) = x``; ``f'(x) = 1``."""
+
+    def forward(self, x):
+        return float_array(x, "x").copy()
+
+    def derivative(self, x, y):
+        return np.ones_like(y)
+
+
+class Sigmoid(Elementwise):
+    """``f(x) = 1 / (1 + exp(-x))``; ``f'(x) = y (1 - y)``."""
+
+    def forward(self, x):
+        x = float_array(x, "x")
+        # exp(-log(1 + exp(-x))): no overflow for large |x|, full relative precision
+        return np.exp(-np.logaddexp(0, -x))
+
+    def derivative(self, x, y):
+        return y * (1 - y)
+
+
+class Tanh(Elementwise):
+    """``f(x) = tanh(x)``; ``f'(x) = 1 - y^2``."""
+
+    def forward(self, x):
+        return np.tanh(float_array(x, "x"))
+
+    def derivative(self, x, y):
+        return 1 - y * y
+
+
+class ReLU(Elementwise):
+    """``f(x) = max(x, 0)``; ``f'(x) = 1`` where ``x > 0``, else 0 (also at 0)."""
+
+    def forward(self, x):
+        return np.maximum(float_array(x, "x"), 0)
+
+    def derivative(self, x, y):
+        return (x > 0).astype(y.dtype)
+
+
+class Softmax(Activation):
+    """Softmax along `axis`; the backward is the O(n) VJP ``y * (dy - <y, dy>)``.
+
+    Parameters
+    ----------
+    axis : int, optional
+        The axis to normalise over (default: the last, the class axis).
+    """
+
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def forward(self, x):
+        return softmax_lib.softmax(x, axis=self.axis)
+
+    def backward(self, x, y, dy):
+        return softmax_lib.softmax_vjp(y, dy, axis=self.axis)
+
+    def __repr__(self):
+        return f"Softmax(axis={self.axis})"
+
+
+class LogSoftmax(Activation):
+    """Log-softmax along `axis`; the backward is ``dy - exp(y) * sum(dy)``.
+
+    Parameters
+    ----------
+    axis : int, optional
+        The axis to normalise over (default: the last, the class axis).
+    """
+
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def forward(self, x):
+        return softmax_lib.log_softmax(x, axis=self.axis)
+
+    def backward(self, x, y, dy):
+        return softmax_lib.log_softmax_vjp(y, dy, axis=self.axis)
+
+    def __repr__(self):
+        return f"LogSoftmax(axis={self.axis})"

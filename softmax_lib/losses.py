@@ -1,0 +1,148 @@
+"""Losses with ``value(y, target) -> float`` and ``grad(y, target) -> dL/dy``.
+
+One reduction convention for all: the class axis is the last axis, each row's
+loss is the **sum over its classes**, and the batch loss is the **mean over the
+rows** (every leading axis counts as batch; a 1-D `y` is a single row; an empty
+batch has loss 0). `y` and `target` must have the same shape. The gradient
+is of that reduced value, so it carries the ``1 / rows`` factor.
+
+A loss never needs to know which activation produced `y`: it hands ``dL/dy`` to
+the activation's ``backward``, which applies the Jacobian (see :mod:`.layers`).
+"""
+import math
+
+import numpy as np
+
+from ._checks import check_pair
+
+__all__ = ["Loss", "MSE", "CrossEntropy", "NLL", "BinaryCrossEntropy", "KLDivergence"]
+
+
+def n_rows(y):
+    """Number of rows: the product of every axis but the last (the class axis)."""
+    return math.prod(y.shape[:-1])
+
+
+def batch_mean(per_element, y):
+    """Sum `per_element` over classes and rows, then divide by the number of rows."""
+    return float(np.sum(per_element)) / max(n_rows(y), 1)
+
+
+def xlogy(a, b):
+    """``a * log(b)``, taken as 0 where ``a == 0`` (so ``0 log 0 = 0``)."""
+    safe_b = np.where(a == 0, 1, b)  # log(1) = 0: no warning, no NaN from 0 * -inf
+    with np.errstate(divide="ignore"):  # log(0) where a != 0: a genuine infinite loss
+        return a * np.log(safe_b)
+
+
+def probabilities(y, target):
+    """Validate a (y, target) pair whose `y` must hold probabilities in [0, 1]."""
+    y, target = check_pair(y, target, "y", "target")
+    if np.any(y < 0) or np.any(y > 1):
+        raise ValueError(
+            f"y must hold probabilities in [0, 1], got values in [{np.min(y)}, {np.max(y)}]"
+        )
+    return y, target
+
+
+class Loss:
+    """The protocol: ``value(y, target) -> float``, ``grad(y, target) -> dL/dy``."""
+
+    def value(self, y, target):
+        """The loss, summed over classes and averaged over rows."""
+        raise NotImplementedError
+
+    def grad(self, y, target):
+        """``dL/dy``, the shape of `y`."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class MSE(Loss):
+    r"""Squared error: :math:`L = \frac{1}{B} \sum_b \sum_i (y_{bi} - t_{bi})^2`.
+
+    Summed over classes, so it is ``n_classes`` times PyTorch's ``MSELoss()``
+    (which averages over every element). ``grad = 2 (y - t) / B``.
+    """
+
+    def value(self, y, target):
+        y, target = check_pair(y, target, "y", "target")
+        return batch_mean((y - target) ** 2, y)
+
+    def grad(self, y, target):
+        y, target = check_pair(y, target, "y", "target")
+        return 2 * (y - target) / max(n_rows(y), 1)
+
+
+class CrossEntropy(Loss):
+    r"""Cross-entropy on probabilities: :math:`L = -\frac{1}{B} \sum_b \sum_i t_{bi} \log y_{bi}`.
+
+    `y` holds probabilities (e.g. a softmax output), `target` a one-hot or soft
+    distribution per row; terms with ``t = 0`` count as 0. ``grad = -t / (B y)``.
+    """
+
+    def value(self, y, target):
+        y, target = probabilities(y, target)
+        return -batch_mean(xlogy(target, y), y)
+
+    def grad(self, y, target):
+        y, target = probabilities(y, target)
+        ratio = np.divide(target, y, out=np.zeros_like(y), where=target != 0)
+        return -ratio / max(n_rows(y), 1)
+
+
+class NLL(Loss):
+    r"""Negative log-likelihood on log-probabilities: :math:`L = -\frac{1}{B} \sum_b \sum_i t_{bi} y_{bi}`.
+
+    `y` holds log-probabilities (e.g. a log-softmax output), `target` a one-hot
+    or soft distribution of the same shape; terms with ``t = 0`` count as 0, even
+    where ``y = -inf``. ``grad = -t / B``. ``NLL`` after ``LogSoftmax`` is
+    ``CrossEntropy`` after ``Softmax``, computed stably.
+    """
+
+    def value(self, y, target):
+        y, target = check_pair(y, target, "y", "target")
+        return -batch_mean(np.where(target != 0, target * y, 0), y)
+
+    def grad(self, y, target):
+        y, target = check_pair(y, target, "y", "target")
+        return -target / max(n_rows(y), 1)
+
+
+class BinaryCrossEntropy(Loss):
+    r"""Binary cross-entropy, each output an independent probability.
+
+    .. math:: L = -\frac{1}{B} \sum_b \sum_i \left[t \log y + (1 - t) \log(1 - y)\right]
+
+    `y` in (0, 1) (e.g. a sigmoid output), `target` in [0, 1].
+    ``grad = (y - t) / (B y (1 - y))``.
+    """
+
+    def value(self, y, target):
+        y, target = probabilities(y, target)
+        return -batch_mean(xlogy(target, y) + xlogy(1 - target, 1 - y), y)
+
+    def grad(self, y, target):
+        y, target = probabilities(y, target)
+        return (y - target) / (y * (1 - y)) / max(n_rows(y), 1)
+
+
+class KLDivergence(Loss):
+    r"""Kullback-Leibler divergence :math:`KL(t \| y)`, `y` and `target` probabilities.
+
+    .. math:: L = \frac{1}{B} \sum_b \sum_i t_{bi} (\log t_{bi} - \log y_{bi})
+
+    It is cross-entropy minus the target's entropy, so it has the same gradient,
+    ``-t / (B y)``, and is 0 exactly when ``y = t``.
+    """
+
+    def value(self, y, target):
+        y, target = probabilities(y, target)
+        return batch_mean(xlogy(target, target) - xlogy(target, y), y)
+
+    def grad(self, y, target):
+        y, target = probabilities(y, target)
+        ratio = np.divide(target, y, out=np.zeros_like(y), where=target != 0)
+        return -ratio / max(n_rows(y), 1)

@@ -1,0 +1,231 @@
+"""Activations x losses: every meaningful pair passes gradcheck; the question's
+elementwise softmax "derivative" fails it, and is exactly the Jacobian's diagonal."""
+import numpy as np
+import pytest
+
+import softmax_lib
+from softmax_lib.gradcheck import gradcheck, numerical_gradient, relative_error
+from softmax_lib.layers import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from softmax_lib.losses import MSE, NLL, BinaryCrossEntropy, CrossEntropy, KLDivergence
+
+#: gradcheck's bound for a correct backward in float64. Central differences with
+#: h = 1e-6 are accurate to ~1e-9 relative here; a wrong backward is off by ~1e-1.
+GRADCHECK_TOL = 1e-6
+
+# The pairs that mean something, listed explicitly:
+# - MSE (targets: any reals) composes with every activation;
+# - CrossEntropy, KLDivergence and BinaryCrossEntropy need y in (0, 1): they follow
+#   the activations whose outputs are probabilities, Sigmoid and Softmax;
+# - NLL takes log-probabilities: it follows LogSoftmax.
+PAIRS = [
+    (Identity(), MSE()), (Sigmoid(), MSE()), (Tanh(), MSE()), (ReLU(), MSE()),
+    (Softmax(), MSE()), (LogSoftmax(), MSE()),
+    (Sigmoid(), CrossEntropy()), (Softmax(), CrossEntropy()),
+    (Sigmoid(), KLDivergence()), (Softmax(), KLDivergence()),
+    (Sigmoid(), BinaryCrossEntropy()), (Softmax(), BinaryCrossEntropy()),
+    (LogSoftmax(), NLL()),
+]
+
+
+def make_input(activation, shape, rng):
+    """Logits for `activation`: for ReLU, kept at least 0.1 from its kink at 0."""
+    x = rng.normal(scale=2.0, size=shape)
+    if isinstance(activation, ReLU):
+        x = np.sign(x) * (0.1 + np.abs(x))
+    return x
+
+
+def make_target(loss, shape, rng):
+    """A target valid for `loss`: reals for MSE, values in [0, 1] for BCE, else a
+    distribution per row (the last axis), with some exact zeros (0 log 0 = 0)."""
+    if isinstance(loss, MSE):
+        return rng.normal(size=shape)
+    if isinstance(loss, BinaryCrossEntropy):
+        return rng.uniform(size=shape)
+    t = rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
+    t[..., 0] = 0.0
+    return t / t.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("shape", [(7,), (4, 5), (2, 3, 4)])
+@pytest.mark.parametrize("activation, loss", PAIRS, ids=lambda p: repr(p))
+def test_every_meaningful_pair_passes_gradcheck(activation, loss, shape):
+    rng = np.random.default_rng(sum(shape))
+    x, t = make_input(activation, shape, rng), make_target(loss, shape, rng)
+    assert gradcheck(activation, loss, x, t) <= GRADCHECK_TOL
+
+
+@pytest.mark.parametrize("loss", [MSE(), CrossEntropy(), KLDivergence()], ids=repr)
+def test_softmax_over_another_axis_passes_gradcheck(loss):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, 3))
+    t = make_target(loss, (3, 5), rng).T  # distributions down the columns
+    assert gradcheck(Softmax(axis=0), loss, x, t) <= GRADCHECK_TOL
+
+
+# ---------------------------------------------------------------------------
+# The question: an elementwise softmax "derivative" fed to an elementwise chain rule.
+
+class QuestionSoftmax:
+    """The asker's softmax layer: no max shift, normalised over the whole array, and
+    the "derivative" delta_i = 1 / (2 + e/o + o/e), e = exp(x_i), o = sum_{j!=i} exp(x_j),
+    multiplied elementwise by the upstream gradient."""
+
+    def forward(self, x):
+        exps = np.exp(x)
+        return exps / exps.sum()
+
+    def delta(self, x):
+        e = np.exp(x)
+        o = e.sum() - e
+        return 1 / (2 + e / o + o / e)
+
+    def backward(self, x, y, dy):
+        return self.delta(x) * dy
+
+
+def question_example():
+    rng = np.random.default_rng(7)
+    return rng.normal(size=5), rng.normal(size=5)
+
+
+def test_question_derivative_fails_gradcheck():
+    x, t = question_example()
+    error = gradcheck(QuestionSoftmax(), MSE(), x, t)
+    assert error > 1e-3
+    assert gradcheck(Softmax(), MSE(), x, t) <= GRADCHECK_TOL  # same setup, the VJP passes
+
+
+def test_question_derivative_is_exactly_the_jacobian_diagonal():
+    x, _ = question_example()
+    y = softmax_lib.softmax(x)
+    jac = softmax_lib.softmax_jacobian(y)
+    eps = np.finfo(np.float64).eps
+    np.testing.assert_allclose(QuestionSoftmax().delta(x), np.diag(jac), rtol=16 * eps, atol=0)
+    np.testing.assert_allclose(QuestionSoftmax().delta(x), y * (1 - y), rtol=16 * eps, atol=0)
+
+
+def test_question_error_is_the_missing_off_diagonal_part():
+    x, t = question_example()
+    y = softmax_lib.softmax(x)
+    dy = MSE().grad(y, t)
+    jac = softmax_lib.softmax_jacobian(y)
+    off_diagonal = jac - np.diag(np.diag(jac))
+    wrong = QuestionSoftmax().backward(x, y, dy)
+    right = Softmax().backward(x, y, dy)
+    np.testing.assert_allclose(right - wrong, off_diagonal.T @ dy, rtol=1e-12, atol=1e-15)
+    assert np.max(np.abs(off_diagonal.T @ dy)) > 1e-3 * np.max(np.abs(right))
+
+
+# ---------------------------------------------------------------------------
+# Losses on their own.
+
+LOSSES = [MSE(), CrossEntropy(), NLL(), BinaryCrossEntropy(), KLDivergence()]
+
+
+def make_prediction(loss, shape, rng):
+    """A `y` in the loss's domain: log-probabilities for NLL, else values in (0.05, 0.95)."""
+    if isinstance(loss, NLL):
+        return softmax_lib.log_softmax(rng.normal(size=shape))
+    return rng.uniform(0.05, 0.95, size=shape)
+
+
+@pytest.mark.parametrize("shape", [(6,), (3, 4), (2, 2, 3)])
+@pytest.mark.parametrize("loss", LOSSES, ids=repr)
+def test_loss_grad_matches_numerical_gradient(loss, shape):
+    rng = np.random.default_rng(len(shape))
+    y, t = make_prediction(loss, shape, rng), make_target(loss, shape, rng)
+    numerical = numerical_gradient(lambda z: loss.value(z, t), y)
+    assert relative_error(loss.grad(y, t), numerical) <= GRADCHECK_TOL
+
+
+def test_reduction_is_sum_over_classes_mean_over_rows():
+    y = np.array([[0.0, 1.0, 2.0], [1.0, 1.0, 1.0]])
+    t = np.zeros_like(y)
+    assert MSE().value(y, t) == (0 + 1 + 4 + 1 + 1 + 1) / 2
+    assert MSE().value(y[0], t[0]) == 5.0  # a 1-D y is one row
+    np.testing.assert_array_equal(MSE().grad(y, t), 2 * y / 2)
+
+
+def test_cross_entropy_of_one_hot_is_minus_log_of_the_true_class():
+    y = np.array([[0.2, 0.7, 0.1], [0.5, 0.0, 0.5]])  # an exact 0 where t = 0
+    t = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    assert CrossEntropy().value(y, t) == pytest.approx(-(np.log(0.7) + np.log(0.5)) / 2)
+    assert np.all(np.isfinite(CrossEntropy().grad(y, t)))
+
+
+def test_nll_after_log_softmax_is_cross_entropy_after_softmax():
+    rng = np.random.default_rng(11)
+    x, t = rng.normal(size=(4, 6)), rng.dirichlet(np.ones(6), size=4)
+    assert NLL().value(softmax_lib.log_softmax(x), t) == pytest.approx(
+        CrossEntropy().value(softmax_lib.softmax(x), t), rel=1e-13)
+
+
+def test_kl_is_cross_entropy_minus_entropy_and_zero_at_the_target():
+    rng = np.random.default_rng(12)
+    y, t = rng.dirichlet(np.ones(5), size=3), rng.dirichlet(np.ones(5), size=3)
+    entropy = CrossEntropy().value(t, t)
+    assert KLDivergence().value(y, t) == pytest.approx(CrossEntropy().value(y, t) - entropy, rel=1e-12)
+    assert KLDivergence().value(t, t) == pytest.approx(0.0, abs=1e-15)
+    assert KLDivergence().value(y, t) > 0
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=repr)
+def test_loss_shape_mismatch_names_y_and_target(loss):
+    with pytest.raises(ValueError, match="y and target"):
+        loss.value(np.full((2, 3), 0.5), np.full((2, 4), 0.5))
+    with pytest.raises(ValueError, match="y and target"):
+        loss.grad(np.full((3,), 0.5), np.full((2, 3), 0.5))
+
+
+@pytest.mark.parametrize("loss", [CrossEntropy(), BinaryCrossEntropy(), KLDivergence()], ids=repr)
+def test_probability_losses_refuse_y_outside_0_1(loss):
+    with pytest.raises(ValueError, match="y must hold probabilities"):
+        loss.value(np.array([-0.5, 1.5]), np.array([0.5, 0.5]))
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=repr)
+def test_loss_refuses_complex_target(loss):
+    with pytest.raises(TypeError, match="target"):
+        loss.value(np.full(2, 0.5), np.full(2, 0.5 + 1j))
+
+
+# ---------------------------------------------------------------------------
+# Activations on their own.
+
+ACTIVATIONS = [Identity(), Sigmoid(), Tanh(), ReLU(), Softmax(), LogSoftmax()]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=repr)
+def test_backward_refuses_dy_of_another_shape(activation):
+    x = np.ones((2, 3))
+    y = activation.forward(x)
+    with pytest.raises(ValueError, match="y and dy"):
+        activation.backward(x, y, np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=repr)
+def test_forward_refuses_complex_x(activation):
+    with pytest.raises(TypeError, match="x"):
+        activation.forward(np.ones(3, dtype=complex))
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=repr)
+def test_forward_and_backward_keep_float32(activation):
+    x = np.linspace(-2, 2, 6, dtype=np.float32)
+    y = activation.forward(x)
+    assert y.dtype == np.float32
+    assert activation.backward(x, y, np.ones_like(y)).dtype == np.float32
+
+
+def test_sigmoid_is_stable_and_precise_at_large_inputs():
+    y = Sigmoid().forward(np.array([-800.0, -40.0, 0.0, 40.0, 800.0]))
+    np.testing.assert_allclose(y, [0.0, np.exp(-40.0) / (1 + np.exp(-40.0)), 0.5, 1.0, 1.0],
+                               rtol=1e-15, atol=0)
+
+
+def test_relative_error_uses_one_scale_for_the_whole_gradient():
+    # A near-zero entry does not inflate the error; a real mistake shows at its size.
+    assert relative_error([1.0, 1e-12], [1.0, 2e-12]) == pytest.approx(1e-12)
+    assert relative_error([1.0, 0.0], [1.0, 0.1]) == pytest.approx(0.1)
+    assert relative_error([0.0, 0.0], [0.0, 0.0]) == 0.0
