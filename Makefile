@@ -14,8 +14,16 @@ $(PY):
 
 # Re-install (and so rebuild the C library) whenever the native sources change.
 $(VENV)/.installed-test: $(PY) $(NATIVE)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,book]'
 	touch $@
+
+$(VENV)/.installed-book: $(PY) $(NATIVE)
+	$(PY) -m pip install --quiet -e '.[book]'
+	touch $@
+
+# Strict: any Sphinx warning, broken reference or cell error fails the build.
+book: $(VENV)/.installed-book
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest
