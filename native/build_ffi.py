@@ -1,0 +1,55 @@
+"""cffi builder (API, out-of-line) for ``softmax_lib._native``.
+
+setup.py names it (``cffi_modules=["native/build_ffi.py:ffibuilder"]``) so that
+``pip install`` compiles the C library; ``python native/build_ffi.py`` builds
+it in place by hand. The cdef is read from softmax.h, the single declaration of
+the API. Environment overrides:
+
+- ``SOFTMAX_LIB_NO_SIMD=1`` compiles no SIMD code at all (what aarch64 and old
+  x86 get anyway): the scalar kernels only.
+- ``SOFTMAX_LIB_CFLAGS`` / ``SOFTMAX_LIB_LDFLAGS``: extra compiler / linker flags,
+  e.g. ``-fsanitize=address,undefined`` for ``make sanitize``.
+"""
+import os
+import re
+import shlex
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent
+SOURCES = ["dispatch.c", "kernels_scalar.c", "kernels_avx2.c"]
+# Never -ffast-math: with gcc it sets flush-to-zero for the whole process.
+CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror"]
+
+
+def read_cdef(header=HERE / "softmax.h"):
+    """The declarations between the cffi markers of `header`, without # lines."""
+    text = header.read_text()
+    body = re.search(r"/\* cffi-cdef-begin \*/(.*)/\* cffi-cdef-end \*/", text, re.S).group(1)
+    return "\n".join(line for line in body.splitlines() if not line.lstrip().startswith("#"))
+
+
+def _source(name):
+    # setuptools wants paths relative to the project root, where pip runs us.
+    return os.path.relpath(HERE / name)
+
+
+cflags = CFLAGS + shlex.split(os.environ.get("SOFTMAX_LIB_CFLAGS", ""))
+if os.environ.get("SOFTMAX_LIB_NO_SIMD", "") not in ("", "0"):
+    cflags.append("-DSOFTMAX_NO_SIMD")
+
+ffibuilder = FFI()
+ffibuilder.cdef(read_cdef())
+ffibuilder.set_source(
+    "softmax_lib._native",
+    '#include "softmax.h"',
+    sources=[_source(name) for name in SOURCES],
+    include_dirs=[os.path.relpath(HERE)],
+    extra_compile_args=cflags,
+    extra_link_args=shlex.split(os.environ.get("SOFTMAX_LIB_LDFLAGS", "")),
+    libraries=["m"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(tmpdir=str(HERE.parent), verbose=True)

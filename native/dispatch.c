@@ -1,0 +1,184 @@
+/*
+ * dispatch.c -- ISA detection (once) and the public entry points of softmax.h.
+ *
+ * Detection reads cpuid and xgetbv itself rather than __builtin_cpu_supports,
+ * which some toolchains leave returning 0: AVX2 needs the CPU's AVX, AVX2 and
+ * FMA bits AND the OS saving the YMM registers (OSXSAVE, then XCR0 bits 1-2).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "softmax.h"
+#include "kernels.h"
+
+#if SM_HAVE_AVX2
+#include <cpuid.h>
+
+static int cpu_has_avx2_fma(void)
+{
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx))
+        return 0;
+    const int osxsave = (ecx >> 27) & 1, avx = (ecx >> 28) & 1, fma = (ecx >> 12) & 1;
+    if (!(osxsave && avx && fma))
+        return 0;
+    unsigned int xcr0_lo, xcr0_hi;
+    /* xgetbv as raw asm: the _xgetbv intrinsic would need -mxsave for the whole file */
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    (void)xcr0_hi;
+    if ((xcr0_lo & 0x6) != 0x6)  /* XMM and YMM state enabled by the OS */
+        return 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx))
+        return 0;
+    return (ebx >> 5) & 1;  /* AVX2 */
+}
+#endif
+
+static int32_t detect_best_isa(void)
+{
+    const char *forced = getenv("SOFTMAX_LIB_ISA");
+    if (forced != NULL && strcmp(forced, "scalar") == 0)
+        return SM_ISA_SCALAR;
+#if SM_HAVE_AVX2
+    if (cpu_has_avx2_fma())
+        return SM_ISA_AVX2;
+#endif
+    return SM_ISA_SCALAR;
+}
+
+int32_t sm_best_isa(void)
+{
+    /* Detected on first use; threads racing here compute the same value. */
+    static int32_t best = 0;
+    int32_t isa = __atomic_load_n(&best, __ATOMIC_RELAXED);
+    if (isa == 0) {
+        isa = detect_best_isa();
+        __atomic_store_n(&best, isa, __ATOMIC_RELAXED);
+    }
+    return isa;
+}
+
+int32_t sm_compiled_isas(void)
+{
+    return (1 << SM_ISA_SCALAR) | (SM_HAVE_AVX2 << SM_ISA_AVX2);
+}
+
+/* The ISA to run for a request, or a negative sm_error. */
+static int32_t resolve(int32_t isa)
+{
+    const int32_t best = sm_best_isa();
+    switch (isa) {
+    case SM_ISA_AUTO:
+        return best;
+    case SM_ISA_SCALAR:
+        return SM_ISA_SCALAR;
+    case SM_ISA_AVX2:
+        return best == SM_ISA_AVX2 ? SM_ISA_AVX2 : SM_ERR_ISA_UNAVAILABLE;
+    default:
+        return SM_ERR_BAD_ISA;
+    }
+}
+
+#if SM_HAVE_AVX2
+#define PICK(isa, name) ((isa) == SM_ISA_AVX2 ? sm_avx2_##name : sm_scalar_##name)
+#else
+#define PICK(isa, name) sm_scalar_##name
+#endif
+
+/* One forward entry point: resolve the ISA, then one kernel call per row. */
+#define FORWARD(name, T, rowfn)                                                      \
+    int32_t sm_##name(const T *x, ptrdiff_t x_stride, T *out, ptrdiff_t out_stride,  \
+                      size_t rows, size_t n, int32_t isa)                            \
+    {                                                                                \
+        const int32_t use = resolve(isa);                                            \
+        if (use < 0)                                                                 \
+            return use;                                                              \
+        if (rows == 0 || n == 0)                                                     \
+            return use;                                                              \
+        if (x == NULL || out == NULL)                                                \
+            return SM_ERR_NULL;                                                      \
+        const rowfn kernel = PICK(use, name);                                        \
+        for (size_t r = 0; r < rows; ++r)                                            \
+            kernel(x + (ptrdiff_t)r * x_stride, out + (ptrdiff_t)r * out_stride, n); \
+        return use;                                                                  \
+    }
+
+#define BACKWARD(name, T, rowfn)                                                            \
+    int32_t sm_##name(const T *y, ptrdiff_t y_stride, const T *dy, ptrdiff_t dy_stride,     \
+                      T *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa)     \
+    {                                                                                       \
+        const int32_t use = resolve(isa);                                                   \
+        if (use < 0)                                                                        \
+            return use;                                                                     \
+        if (rows == 0 || n == 0)                                                            \
+            return use;                                                                     \
+        if (y == NULL || dy == NULL || out == NULL)                                         \
+            return SM_ERR_NULL;                                                             \
+        const rowfn kernel = PICK(use, name);                                               \
+        for (size_t r = 0; r < rows; ++r)                                                   \
+            kernel(y + (ptrdiff_t)r * y_stride, dy + (ptrdiff_t)r * dy_stride,              \
+                   out + (ptrdiff_t)r * out_stride, n);                                     \
+        return use;                                                                         \
+    }
+
+FORWARD(softmax_f32, float, sm_row_f32)
+FORWARD(softmax_f64, double, sm_row_f64)
+FORWARD(log_softmax_f32, float, sm_row_f32)
+FORWARD(log_softmax_f64, double, sm_row_f64)
+BACKWARD(softmax_vjp_f32, float, sm_vjp_row_f32)
+BACKWARD(softmax_vjp_f64, double, sm_vjp_row_f64)
+BACKWARD(log_softmax_vjp_f32, float, sm_vjp_row_f32)
+BACKWARD(log_softmax_vjp_f64, double, sm_vjp_row_f64)
+
+/* exp over one array, with the exp the ISA's kernels use. */
+#define EXP(name, T, rowfn)                                      \
+    int32_t sm_##name(const T *x, T *out, size_t n, int32_t isa) \
+    {                                                            \
+        const int32_t use = resolve(isa);                        \
+        if (use < 0 || n == 0)                                   \
+            return use;                                          \
+        if (x == NULL || out == NULL)                            \
+            return SM_ERR_NULL;                                  \
+        PICK(use, name)(x, out, n);                              \
+        return use;                                              \
+    }
+
+EXP(exp_f32, float, sm_row_f32)
+EXP(exp_f64, double, sm_row_f64)
+
+/* Bandwidth floor. Ordinary stores: AVX2 loads/stores when available (not
+ * memcpy, which may itself switch to streaming stores for large n), else a
+ * plain loop. Streaming stores: AVX2 only. */
+int32_t sm_copy_f32(const float *src, float *dst, size_t n, int32_t store)
+{
+    if (store != SM_STORE_NORMAL && store != SM_STORE_NONTEMPORAL)
+        return SM_ERR_BAD_ISA;
+#if SM_HAVE_AVX2
+    if (sm_best_isa() == SM_ISA_AVX2) {
+        sm_avx2_copy_f32(src, dst, n, store == SM_STORE_NONTEMPORAL);
+        return SM_ISA_AVX2;
+    }
+#endif
+    if (store == SM_STORE_NONTEMPORAL)
+        return SM_ERR_ISA_UNAVAILABLE;
+    for (size_t i = 0; i < n; ++i)
+        dst[i] = src[i];
+    return SM_ISA_SCALAR;
+}
+
+int32_t sm_triad_f32(float *a, const float *b, const float *c, float s, size_t n, int32_t store)
+{
+    if (store != SM_STORE_NORMAL && store != SM_STORE_NONTEMPORAL)
+        return SM_ERR_BAD_ISA;
+#if SM_HAVE_AVX2
+    if (sm_best_isa() == SM_ISA_AVX2) {
+        sm_avx2_triad_f32(a, b, c, s, n, store == SM_STORE_NONTEMPORAL);
+        return SM_ISA_AVX2;
+    }
+#endif
+    if (store == SM_STORE_NONTEMPORAL)
+        return SM_ERR_ISA_UNAVAILABLE;
+    for (size_t i = 0; i < n; ++i)
+        a[i] = b[i] + s * c[i];
+    return SM_ISA_SCALAR;
+}

@@ -1,0 +1,91 @@
+/*
+ * exp_avx2.h -- exp(x) for 8 floats / 4 doubles with AVX2 + FMA.
+ *
+ * The classic three steps (Cephes, Eigen's pexp):
+ *  1. range reduction: x = n ln2 + r, n = round(x / ln2), |r| <= ln2/2, with
+ *     ln2 split in two (Cody-Waite) so that n * ln2_hi and x - n * ln2_hi are
+ *     exact;
+ *  2. exp(r) by a polynomial evaluated with FMA (Horner);
+ *  3. exp(x) = exp(r) * 2^n, with 2^n built from its exponent bits.
+ * Step 3 multiplies by 2^(n/2) twice rather than by 2^n once: 2^n itself is not
+ * a normal number below the underflow limit (n < -126 in float), but each half
+ * is, so results that are subnormal come out correctly rounded (one rounding,
+ * in the last multiplication) and overflow gives +inf.
+ * Inputs are clamped to where the answer is 0 or +inf anyway, which also maps
+ * -inf to 0 and +inf to +inf. _mm256_max/min return their second operand for
+ * NaN and so lose it: NaN is put back explicitly at the end.
+ *
+ * Accuracy, measured by `python -m softmax_lib.exp_accuracy`: see that module.
+ * Include only from code compiled for x86-64 (SM_HAVE_AVX2).
+ */
+#ifndef SOFTMAX_LIB_EXP_AVX2_H
+#define SOFTMAX_LIB_EXP_AVX2_H
+
+#include <immintrin.h>
+
+#define SM_AVX2 __attribute__((target("avx2,fma")))
+
+SM_AVX2 static inline __m256 sm_exp256_ps(__m256 x)
+{
+    /* exp(88.8) > FLT_MAX; exp(-104) < 2^-150, half the smallest subnormal */
+    const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(88.8f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    /* ln2_hi has 9 significant bits: n * ln2_hi is exact for |n| <= 2^15 */
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    /* Cephes expf: exp(r) ~ 1 + r + r^2 p(r) on |r| <= ln2/2 */
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    /* 2^n = 2^n1 * 2^n2, n1 = floor(n/2): both normal for n in [-151, 128] */
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i n1 = _mm256_srai_epi32(ni, 1);
+    const __m256i n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    e = _mm256_mul_ps(_mm256_mul_ps(e, s1), s2);
+    return _mm256_blendv_ps(e, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));  /* NaN -> NaN */
+}
+
+SM_AVX2 static inline __m256d sm_exp256_pd(__m256d x)
+{
+    /* exp(710) > DBL_MAX; exp(-746) < 2^-1075, half the smallest subnormal */
+    const __m256d xc = _mm256_min_pd(_mm256_max_pd(x, _mm256_set1_pd(-746.0)), _mm256_set1_pd(710.0));
+    const __m256d n = _mm256_round_pd(_mm256_mul_pd(xc, _mm256_set1_pd(1.4426950408889634074)),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    /* Cephes' split: ln2_hi has 21 significant bits, so n * ln2_hi is exact */
+    __m256d r = _mm256_fnmadd_pd(n, _mm256_set1_pd(6.93145751953125e-1), xc);
+    r = _mm256_fnmadd_pd(n, _mm256_set1_pd(1.42860682030941723212e-6), r);
+    /* Taylor to degree 13: the remainder, (ln2/2)^14 / 14!, is 4e-18 (0.04 ulp) */
+    __m256d p = _mm256_set1_pd(1.0 / 6227020800.0);                  /* 1/13! */
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 479001600.0));     /* 1/12! */
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 39916800.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 3628800.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 362880.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 40320.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 5040.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 720.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 120.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 24.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(1.0 / 6.0));
+    p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(0.5));
+    /* 1 + r + r^2 p: adding the 1 last keeps r's low bits */
+    __m256d e = _mm256_add_pd(_mm256_fmadd_pd(p, _mm256_mul_pd(r, r), r), _mm256_set1_pd(1.0));
+    /* 2^n = 2^n1 * 2^n2 as in the float version; n in [-1077, 1025] */
+    const __m128i ni = _mm256_cvtpd_epi32(n);
+    const __m128i n1 = _mm_srai_epi32(ni, 1);
+    const __m128i n2 = _mm_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi64x(1023);
+    const __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(n1), bias), 52));
+    const __m256d s2 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(n2), bias), 52));
+    e = _mm256_mul_pd(_mm256_mul_pd(e, s1), s2);
+    return _mm256_blendv_pd(e, x, _mm256_cmp_pd(x, x, _CMP_UNORD_Q));
+}
+
+#endif /* SOFTMAX_LIB_EXP_AVX2_H */

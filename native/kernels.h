@@ -1,0 +1,49 @@
+/*
+ * kernels.h -- internal: the per-row kernels behind the public entry points.
+ *
+ * Each kernel handles ONE row of n contiguous elements; dispatch.c picks the
+ * kernel set once per call and loops over the rows (applying the row strides).
+ * kernels_scalar.c and kernels_avx2.c implement the same list, prefix
+ * sm_scalar_ / sm_avx2_. `out` may equal an input pointer (never overlap
+ * partially), so no pointer is `restrict`.
+ */
+#ifndef SOFTMAX_LIB_KERNELS_H
+#define SOFTMAX_LIB_KERNELS_H
+
+#include <stddef.h>
+
+/* AVX2 code exists only on x86-64 with a GCC-compatible compiler (for the
+ * target attribute and <immintrin.h>), and not when the build asks for none. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(SOFTMAX_NO_SIMD)
+#define SM_HAVE_AVX2 1
+#else
+#define SM_HAVE_AVX2 0
+#endif
+
+typedef void (*sm_row_f32)(const float *x, float *out, size_t n);
+typedef void (*sm_row_f64)(const double *x, double *out, size_t n);
+typedef void (*sm_vjp_row_f32)(const float *y, const float *dy, float *out, size_t n);
+typedef void (*sm_vjp_row_f64)(const double *y, const double *dy, double *out, size_t n);
+
+#define SM_DECLARE_KERNELS(prefix)                                                    \
+    void prefix##softmax_f32(const float *x, float *out, size_t n);                   \
+    void prefix##softmax_f64(const double *x, double *out, size_t n);                 \
+    void prefix##log_softmax_f32(const float *x, float *out, size_t n);               \
+    void prefix##log_softmax_f64(const double *x, double *out, size_t n);             \
+    void prefix##softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n);     \
+    void prefix##softmax_vjp_f64(const double *y, const double *dy, double *out, size_t n);  \
+    void prefix##log_softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n); \
+    void prefix##log_softmax_vjp_f64(const double *y, const double *dy, double *out, size_t n); \
+    void prefix##exp_f32(const float *x, float *out, size_t n);                       \
+    void prefix##exp_f64(const double *x, double *out, size_t n);
+
+SM_DECLARE_KERNELS(sm_scalar_)
+
+#if SM_HAVE_AVX2
+SM_DECLARE_KERNELS(sm_avx2_)
+/* Bandwidth-floor kernels; nontemporal != 0 selects streaming stores. */
+void sm_avx2_copy_f32(const float *src, float *dst, size_t n, int nontemporal);
+void sm_avx2_triad_f32(float *a, const float *b, const float *c, float s, size_t n, int nontemporal);
+#endif
+
+#endif /* SOFTMAX_LIB_KERNELS_H */

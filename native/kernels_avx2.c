@@ -1,0 +1,417 @@
+/*
+ * kernels_avx2.c -- per-row kernels with AVX2 + FMA, float32 and float64.
+ *
+ * Same passes as kernels_scalar.c. Only functions marked SM_AVX2 (target
+ * attribute) contain AVX2 code, so this file compiles without -mavx2 and is
+ * called only after dispatch.c has found AVX2 + FMA at run time.
+ *
+ * One tail strategy everywhere: full vectors with unaligned loads, then one
+ * masked load/store for the last n % width elements (maskload reads nothing
+ * outside the mask, so no row needs padding). Masked-off lanes load 0 and are
+ * kept out of every reduction. Long loops use four accumulators, both to hide
+ * the FP add latency and to split float32 sums into 32 shorter partial sums.
+ */
+#include "kernels.h"
+
+#if SM_HAVE_AVX2
+
+#include <math.h>
+#include <stdint.h>
+
+#include "exp_avx2.h"
+
+/* Loading 8 (4) lanes from mask32 + 8 - k (mask64 + 4 - k) gives k all-ones lanes. */
+static const int32_t mask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+static const int64_t mask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+
+SM_AVX2 static inline __m256i tail_ps(size_t k) { return _mm256_loadu_si256((const __m256i *)(mask32 + 8 - k)); }
+SM_AVX2 static inline __m256i tail_pd(size_t k) { return _mm256_loadu_si256((const __m256i *)(mask64 + 4 - k)); }
+
+SM_AVX2 static inline float hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+SM_AVX2 static inline float hmax_ps(__m256 v)
+{
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+SM_AVX2 static inline double hsum_pd(__m256d v)
+{
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+SM_AVX2 static inline double hmax_pd(__m256d v)
+{
+    __m128d s = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+/* ------------------------------------------------------------------ float32 */
+
+/* The row maximum. A NaN may or may not survive max_ps; either way the row's
+ * exp(x - max) has a NaN (exp keeps NaN), so the whole row becomes NaN. */
+SM_AVX2 static float max_f32(const float *x, size_t n)
+{
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + i));
+        m1 = _mm256_max_ps(m1, _mm256_loadu_ps(x + i + 8));
+        m2 = _mm256_max_ps(m2, _mm256_loadu_ps(x + i + 16));
+        m3 = _mm256_max_ps(m3, _mm256_loadu_ps(x + i + 24));
+    }
+    for (; i + 8 <= n; i += 8)
+        m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + i));
+    if (i < n) {
+        const __m256i k = tail_ps(n - i);
+        const __m256 v = _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + i, k), _mm256_castsi256_ps(k));
+        m1 = _mm256_max_ps(m1, v);
+    }
+    return hmax_ps(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+}
+
+/* sum(exp(x - m)); stores the terms in out when out != NULL. */
+SM_AVX2 static float exp_sum_f32(const float *x, float m, float *out, size_t n)
+{
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256 e0 = sm_exp256_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        const __m256 e1 = sm_exp256_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm));
+        const __m256 e2 = sm_exp256_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vm));
+        const __m256 e3 = sm_exp256_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vm));
+        if (out) {
+            _mm256_storeu_ps(out + i, e0);
+            _mm256_storeu_ps(out + i + 8, e1);
+            _mm256_storeu_ps(out + i + 16, e2);
+            _mm256_storeu_ps(out + i + 24, e3);
+        }
+        s0 = _mm256_add_ps(s0, e0);
+        s1 = _mm256_add_ps(s1, e1);
+        s2 = _mm256_add_ps(s2, e2);
+        s3 = _mm256_add_ps(s3, e3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = sm_exp256_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        if (out)
+            _mm256_storeu_ps(out + i, e);
+        s0 = _mm256_add_ps(s0, e);
+    }
+    if (i < n) {
+        const __m256i k = tail_ps(n - i);
+        __m256 e = sm_exp256_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), vm));
+        e = _mm256_and_ps(e, _mm256_castsi256_ps(k));  /* exp(0 - m) of the empty lanes */
+        if (out)
+            _mm256_maskstore_ps(out + i, k, e);
+        s1 = _mm256_add_ps(s1, e);
+    }
+    return hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+SM_AVX2 void sm_avx2_softmax_f32(const float *x, float *out, size_t n)
+{
+    const float m = max_f32(x, n);
+    const float sum = exp_sum_f32(x, m, out, n);
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), inv));
+    if (i < n) {
+        const __m256i k = tail_ps(n - i);
+        _mm256_maskstore_ps(out + i, k, _mm256_mul_ps(_mm256_maskload_ps(out + i, k), inv));
+    }
+}
+
+SM_AVX2 void sm_avx2_log_softmax_f32(const float *x, float *out, size_t n)
+{
+    const float m = max_f32(x, n);
+    const float lse = (float)log((double)exp_sum_f32(x, m, NULL, n));
+    const __m256 vm = _mm256_set1_ps(m), vlse = _mm256_set1_ps(lse);
+    size_t i = 0;
+    /* (x - m) - lse in that order: exact for the entries near the max */
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vlse));
+    if (i < n) {
+        const __m256i k = tail_ps(n - i);
+        _mm256_maskstore_ps(out + i, k, _mm256_sub_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), vm), vlse));
+    }
+}
+
+SM_AVX2 void sm_avx2_softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(dy + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(y + i + 8), _mm256_loadu_ps(dy + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(y + i + 16), _mm256_loadu_ps(dy + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(y + i + 24), _mm256_loadu_ps(dy + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(dy + i), s0);
+    if (i < n) {
+        const __m256i k = tail_ps(n - i);
+        s1 = _mm256_fmadd_ps(_mm256_maskload_ps(y + i, k), _mm256_maskload_ps(dy + i, k), s1);
+    }
+    const __m256 dot = _mm256_set1_ps(hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))));
+    i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_sub_ps(_mm256_loadu_ps(dy + i), dot);
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), g));
+    }
+    if (i < n) {
+        const __m256i k = tail_ps(n - i);
+        const __m256 g = _mm256_sub_ps(_mm256_maskload_ps(dy + i, k), dot);
+        _mm256_maskstore_ps(out + i, k, _mm256_mul_ps(_mm256_maskload_ps(y + i, k), g));
+    }
+}
+
+SM_AVX2 void sm_avx2_log_softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(dy + i));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(dy + i + 8));
+        s2 = _mm256_add_ps(s2, _mm256_loadu_ps(dy + i + 16));
+        s3 = _mm256_add_ps(s3, _mm256_loadu_ps(dy + i + 24));
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(dy + i));
+    if (i < n)
+        s1 = _mm256_add_ps(s1, _mm256_maskload_ps(dy + i, tail_ps(n - i)));
+    const __m256 total = _mm256_set1_ps(hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))));
+    i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 s = sm_exp256_ps(_mm256_loadu_ps(y + i));  /* softmax(x) */
+        _mm256_storeu_ps(out + i, _mm256_fnmadd_ps(s, total, _mm256_loadu_ps(dy + i)));
+    }
+    if (i < n) {
+        const __m256i k = tail_ps(n - i);
+        const __m256 s = sm_exp256_ps(_mm256_maskload_ps(y + i, k));
+        _mm256_maskstore_ps(out + i, k, _mm256_fnmadd_ps(s, total, _mm256_maskload_ps(dy + i, k)));
+    }
+}
+
+SM_AVX2 void sm_avx2_exp_f32(const float *x, float *out, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, sm_exp256_ps(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        const __m256i k = tail_ps(n - i);
+        _mm256_maskstore_ps(out + i, k, sm_exp256_ps(_mm256_maskload_ps(x + i, k)));
+    }
+}
+
+/* ------------------------------------------------------------------ float64 */
+
+SM_AVX2 static double max_f64(const double *x, size_t n)
+{
+    const __m256d ninf = _mm256_set1_pd(-INFINITY);
+    __m256d m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        m0 = _mm256_max_pd(m0, _mm256_loadu_pd(x + i));
+        m1 = _mm256_max_pd(m1, _mm256_loadu_pd(x + i + 4));
+        m2 = _mm256_max_pd(m2, _mm256_loadu_pd(x + i + 8));
+        m3 = _mm256_max_pd(m3, _mm256_loadu_pd(x + i + 12));
+    }
+    for (; i + 4 <= n; i += 4)
+        m0 = _mm256_max_pd(m0, _mm256_loadu_pd(x + i));
+    if (i < n) {
+        const __m256i k = tail_pd(n - i);
+        const __m256d v = _mm256_blendv_pd(ninf, _mm256_maskload_pd(x + i, k), _mm256_castsi256_pd(k));
+        m1 = _mm256_max_pd(m1, v);
+    }
+    return hmax_pd(_mm256_max_pd(_mm256_max_pd(m0, m1), _mm256_max_pd(m2, m3)));
+}
+
+SM_AVX2 static double exp_sum_f64(const double *x, double m, double *out, size_t n)
+{
+    const __m256d vm = _mm256_set1_pd(m);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256d e0 = sm_exp256_pd(_mm256_sub_pd(_mm256_loadu_pd(x + i), vm));
+        const __m256d e1 = sm_exp256_pd(_mm256_sub_pd(_mm256_loadu_pd(x + i + 4), vm));
+        const __m256d e2 = sm_exp256_pd(_mm256_sub_pd(_mm256_loadu_pd(x + i + 8), vm));
+        const __m256d e3 = sm_exp256_pd(_mm256_sub_pd(_mm256_loadu_pd(x + i + 12), vm));
+        if (out) {
+            _mm256_storeu_pd(out + i, e0);
+            _mm256_storeu_pd(out + i + 4, e1);
+            _mm256_storeu_pd(out + i + 8, e2);
+            _mm256_storeu_pd(out + i + 12, e3);
+        }
+        s0 = _mm256_add_pd(s0, e0);
+        s1 = _mm256_add_pd(s1, e1);
+        s2 = _mm256_add_pd(s2, e2);
+        s3 = _mm256_add_pd(s3, e3);
+    }
+    for (; i + 4 <= n; i += 4) {
+        const __m256d e = sm_exp256_pd(_mm256_sub_pd(_mm256_loadu_pd(x + i), vm));
+        if (out)
+            _mm256_storeu_pd(out + i, e);
+        s0 = _mm256_add_pd(s0, e);
+    }
+    if (i < n) {
+        const __m256i k = tail_pd(n - i);
+        __m256d e = sm_exp256_pd(_mm256_sub_pd(_mm256_maskload_pd(x + i, k), vm));
+        e = _mm256_and_pd(e, _mm256_castsi256_pd(k));
+        if (out)
+            _mm256_maskstore_pd(out + i, k, e);
+        s1 = _mm256_add_pd(s1, e);
+    }
+    return hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+}
+
+SM_AVX2 void sm_avx2_softmax_f64(const double *x, double *out, size_t n)
+{
+    const double m = max_f64(x, n);
+    const double sum = exp_sum_f64(x, m, out, n);
+    const __m256d inv = _mm256_set1_pd(1.0 / sum);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(out + i, _mm256_mul_pd(_mm256_loadu_pd(out + i), inv));
+    if (i < n) {
+        const __m256i k = tail_pd(n - i);
+        _mm256_maskstore_pd(out + i, k, _mm256_mul_pd(_mm256_maskload_pd(out + i, k), inv));
+    }
+}
+
+SM_AVX2 void sm_avx2_log_softmax_f64(const double *x, double *out, size_t n)
+{
+    const double m = max_f64(x, n);
+    const double lse = log(exp_sum_f64(x, m, NULL, n));
+    const __m256d vm = _mm256_set1_pd(m), vlse = _mm256_set1_pd(lse);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(out + i, _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(x + i), vm), vlse));
+    if (i < n) {
+        const __m256i k = tail_pd(n - i);
+        _mm256_maskstore_pd(out + i, k, _mm256_sub_pd(_mm256_sub_pd(_mm256_maskload_pd(x + i, k), vm), vlse));
+    }
+}
+
+SM_AVX2 void sm_avx2_softmax_vjp_f64(const double *y, const double *dy, double *out, size_t n)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_pd(_mm256_loadu_pd(y + i), _mm256_loadu_pd(dy + i), s0);
+        s1 = _mm256_fmadd_pd(_mm256_loadu_pd(y + i + 4), _mm256_loadu_pd(dy + i + 4), s1);
+        s2 = _mm256_fmadd_pd(_mm256_loadu_pd(y + i + 8), _mm256_loadu_pd(dy + i + 8), s2);
+        s3 = _mm256_fmadd_pd(_mm256_loadu_pd(y + i + 12), _mm256_loadu_pd(dy + i + 12), s3);
+    }
+    for (; i + 4 <= n; i += 4)
+        s0 = _mm256_fmadd_pd(_mm256_loadu_pd(y + i), _mm256_loadu_pd(dy + i), s0);
+    if (i < n) {
+        const __m256i k = tail_pd(n - i);
+        s1 = _mm256_fmadd_pd(_mm256_maskload_pd(y + i, k), _mm256_maskload_pd(dy + i, k), s1);
+    }
+    const __m256d dot = _mm256_set1_pd(hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3))));
+    i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256d g = _mm256_sub_pd(_mm256_loadu_pd(dy + i), dot);
+        _mm256_storeu_pd(out + i, _mm256_mul_pd(_mm256_loadu_pd(y + i), g));
+    }
+    if (i < n) {
+        const __m256i k = tail_pd(n - i);
+        const __m256d g = _mm256_sub_pd(_mm256_maskload_pd(dy + i, k), dot);
+        _mm256_maskstore_pd(out + i, k, _mm256_mul_pd(_mm256_maskload_pd(y + i, k), g));
+    }
+}
+
+SM_AVX2 void sm_avx2_log_softmax_vjp_f64(const double *y, const double *dy, double *out, size_t n)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_add_pd(s0, _mm256_loadu_pd(dy + i));
+        s1 = _mm256_add_pd(s1, _mm256_loadu_pd(dy + i + 4));
+        s2 = _mm256_add_pd(s2, _mm256_loadu_pd(dy + i + 8));
+        s3 = _mm256_add_pd(s3, _mm256_loadu_pd(dy + i + 12));
+    }
+    for (; i + 4 <= n; i += 4)
+        s0 = _mm256_add_pd(s0, _mm256_loadu_pd(dy + i));
+    if (i < n)
+        s1 = _mm256_add_pd(s1, _mm256_maskload_pd(dy + i, tail_pd(n - i)));
+    const __m256d total = _mm256_set1_pd(hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3))));
+    i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256d s = sm_exp256_pd(_mm256_loadu_pd(y + i));
+        _mm256_storeu_pd(out + i, _mm256_fnmadd_pd(s, total, _mm256_loadu_pd(dy + i)));
+    }
+    if (i < n) {
+        const __m256i k = tail_pd(n - i);
+        const __m256d s = sm_exp256_pd(_mm256_maskload_pd(y + i, k));
+        _mm256_maskstore_pd(out + i, k, _mm256_fnmadd_pd(s, total, _mm256_maskload_pd(dy + i, k)));
+    }
+}
+
+SM_AVX2 void sm_avx2_exp_f64(const double *x, double *out, size_t n)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(out + i, sm_exp256_pd(_mm256_loadu_pd(x + i)));
+    if (i < n) {
+        const __m256i k = tail_pd(n - i);
+        _mm256_maskstore_pd(out + i, k, sm_exp256_pd(_mm256_maskload_pd(x + i, k)));
+    }
+}
+
+/* ------------------------------------------------- bandwidth-floor kernels */
+
+/* Streaming stores need 32-byte aligned destinations: a scalar head reaches
+ * the alignment, a scalar tail finishes, and the sfence orders the streamed
+ * lines before anything the caller does next. */
+SM_AVX2 void sm_avx2_copy_f32(const float *src, float *dst, size_t n, int nontemporal)
+{
+    size_t i = 0;
+    if (nontemporal) {
+        for (; i < n && ((uintptr_t)(dst + i) & 31) != 0; ++i)
+            dst[i] = src[i];
+        for (; i + 8 <= n; i += 8)
+            _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+        _mm_sfence();
+    } else {
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+    }
+    for (; i < n; ++i)
+        dst[i] = src[i];
+}
+
+SM_AVX2 void sm_avx2_triad_f32(float *a, const float *b, const float *c, float s, size_t n, int nontemporal)
+{
+    const __m256 vs = _mm256_set1_ps(s);
+    size_t i = 0;
+    if (nontemporal) {
+        for (; i < n && ((uintptr_t)(a + i) & 31) != 0; ++i)
+            a[i] = b[i] + s * c[i];
+        for (; i + 8 <= n; i += 8)
+            _mm256_stream_ps(a + i, _mm256_fmadd_ps(vs, _mm256_loadu_ps(c + i), _mm256_loadu_ps(b + i)));
+        _mm_sfence();
+    } else {
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(a + i, _mm256_fmadd_ps(vs, _mm256_loadu_ps(c + i), _mm256_loadu_ps(b + i)));
+    }
+    for (; i < n; ++i)
+        a[i] = b[i] + s * c[i];
+}
+
+#else
+/* No AVX2 in this build (not x86-64, or SOFTMAX_NO_SIMD): nothing to compile. */
+typedef int sm_no_avx2_kernels;
+#endif

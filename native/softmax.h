@@ -1,0 +1,118 @@
+/*
+ * softmax.h -- the public C API of softmax_lib's native library.
+ *
+ * Softmax, log-softmax and their vector-Jacobian products over `rows` rows of
+ * `n` contiguous elements each, in float32 (`_f32`) and float64 (`_f64`).
+ * Consecutive rows start `*_stride` ELEMENTS apart (not bytes; may be negative
+ * or 0 when rows == 1), so a row-strided view of a larger array needs no copy.
+ * Pointers need only the alignment of their element type (C's own rule), no
+ * vector alignment. `out` may be the very same memory as an input (same
+ * pointer, same stride); any other overlap is undefined.
+ *
+ * Every entry point takes the instruction set to use (an sm_isa; SM_ISA_AUTO
+ * picks the best one) and returns the sm_isa it actually used (> 0), or an
+ * sm_error (< 0). An explicit request is never silently downgraded.
+ *
+ * This header is also the cffi cdef: native/build_ffi.py feeds cffi the text
+ * between the two "cffi" marker lines, minus preprocessor lines, so keep that
+ * part plain C declarations.
+ */
+#ifndef SOFTMAX_LIB_SOFTMAX_H
+#define SOFTMAX_LIB_SOFTMAX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* cffi-cdef-begin */
+
+/* Instruction sets; the values are stable (Python and tests use them). */
+typedef enum {
+    SM_ISA_AUTO = 0,    /* request only: the best available */
+    SM_ISA_SCALAR = 1,  /* portable C, every platform */
+    SM_ISA_AVX2 = 2     /* x86-64 with AVX2 + FMA and OS-enabled YMM state */
+} sm_isa;
+
+/* Errors, returned as negative values. */
+typedef enum {
+    SM_ERR_ISA_UNAVAILABLE = -1,  /* the requested ISA is not compiled in or not on this CPU */
+    SM_ERR_BAD_ISA = -2,          /* not an sm_isa (or sm_store) value */
+    SM_ERR_NULL = -3              /* a NULL pointer with rows * n > 0 */
+} sm_error;
+
+/* Store kinds of the bandwidth-floor kernels below. */
+typedef enum {
+    SM_STORE_NORMAL = 0,       /* ordinary stores (read-for-ownership of each line) */
+    SM_STORE_NONTEMPORAL = 1   /* streaming stores that bypass the cache (needs AVX2) */
+} sm_store;
+
+/* The ISA SM_ISA_AUTO resolves to: cpuid + xgetbv, detected once. The
+ * environment variable SOFTMAX_LIB_ISA=scalar (read at detection) forces
+ * SM_ISA_SCALAR. */
+int32_t sm_best_isa(void);
+
+/* Bit mask (1 << sm_isa) of the ISAs compiled into this build, whatever the CPU. */
+int32_t sm_compiled_isas(void);
+
+/* out = exp(x - max) / sum(exp(x - max)), per row.
+ * @param x        first element of the first input row
+ * @param x_stride distance between row starts of x, in elements
+ * @param out      first element of the first output row (may equal x)
+ * @param out_stride distance between row starts of out, in elements
+ * @param rows     number of rows
+ * @param n        elements per row
+ * @param isa      an sm_isa
+ * @return the sm_isa used, or a negative sm_error */
+int32_t sm_softmax_f32(const float *x, ptrdiff_t x_stride, float *out, ptrdiff_t out_stride,
+                       size_t rows, size_t n, int32_t isa);
+int32_t sm_softmax_f64(const double *x, ptrdiff_t x_stride, double *out, ptrdiff_t out_stride,
+                       size_t rows, size_t n, int32_t isa);
+
+/* out = (x - max) - log(sum(exp(x - max))), per row, subtracted in that order.
+ * Parameters and return as sm_softmax_f32. */
+int32_t sm_log_softmax_f32(const float *x, ptrdiff_t x_stride, float *out, ptrdiff_t out_stride,
+                           size_t rows, size_t n, int32_t isa);
+int32_t sm_log_softmax_f64(const double *x, ptrdiff_t x_stride, double *out, ptrdiff_t out_stride,
+                           size_t rows, size_t n, int32_t isa);
+
+/* out = y * (dy - sum(y * dy)), per row: the softmax VJP given y = softmax(x).
+ * @param y, y_stride   softmax output rows
+ * @param dy, dy_stride upstream gradient rows
+ * @param out, out_stride result rows (may equal y or dy)
+ * Other parameters and return as sm_softmax_f32. */
+int32_t sm_softmax_vjp_f32(const float *y, ptrdiff_t y_stride, const float *dy, ptrdiff_t dy_stride,
+                           float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+int32_t sm_softmax_vjp_f64(const double *y, ptrdiff_t y_stride, const double *dy, ptrdiff_t dy_stride,
+                           double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+
+/* out = dy - exp(y) * sum(dy), per row: the log-softmax VJP given y = log_softmax(x).
+ * Parameters and return as sm_softmax_vjp_f32. */
+int32_t sm_log_softmax_vjp_f32(const float *y, ptrdiff_t y_stride, const float *dy, ptrdiff_t dy_stride,
+                               float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+int32_t sm_log_softmax_vjp_f64(const double *y, ptrdiff_t y_stride, const double *dy, ptrdiff_t dy_stride,
+                               double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+
+/* out[i] = exp(x[i]) with the exp the given ISA's kernels use (libm for scalar);
+ * for accuracy measurements. @param n number of elements; out may equal x.
+ * @return the sm_isa used, or a negative sm_error */
+int32_t sm_exp_f32(const float *x, float *out, size_t n, int32_t isa);
+int32_t sm_exp_f64(const double *x, double *out, size_t n, int32_t isa);
+
+/* Memory-bandwidth floor kernels (float32, n elements, no overlap):
+ * copy: dst[i] = src[i]; triad: a[i] = b[i] + s * c[i].
+ * @param store an sm_store
+ * @return the sm_isa used (AVX2 loads/stores whenever available), or a negative
+ *         sm_error (SM_STORE_NONTEMPORAL without AVX2: SM_ERR_ISA_UNAVAILABLE) */
+int32_t sm_copy_f32(const float *src, float *dst, size_t n, int32_t store);
+int32_t sm_triad_f32(float *a, const float *b, const float *c, float s, size_t n, int32_t store);
+
+/* cffi-cdef-end */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SOFTMAX_LIB_SOFTMAX_H */

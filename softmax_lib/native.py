@@ -1,0 +1,332 @@
+"""The contract of :mod:`softmax_lib.vectorized`, computed by the C library.
+
+The kernels live in ``native/`` (portable C, and AVX2+FMA chosen at run time)
+and are compiled by cffi into ``softmax_lib._native`` when the package is
+installed; importing this module raises ``ImportError`` if that did not happen.
+Each function takes ``isa="auto" | "avx2" | "scalar"``: ``"auto"`` is
+:func:`best_isa`, an explicit ISA is used or refused (``ValueError``), never
+silently replaced. ``SOFTMAX_LIB_ISA=scalar`` in the environment makes the scalar
+kernels the only ones available.
+
+The C kernels work on rows: the softmax axis is moved last, and the array goes
+to C without a copy whenever its rows are contiguous and evenly spaced (any
+C-contiguous array, a slice of rows, ...). Other layouts are copied once. The GIL
+is released while the kernels run.
+"""
+import numpy as np
+
+from . import vectorized
+from ._checks import prepare, prepare_vjp
+from ._native import ffi, lib
+
+__all__ = [
+    "softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian",
+    "best_isa", "available_isas",
+]
+
+_NAMES = {lib.SM_ISA_SCALAR: "scalar", lib.SM_ISA_AVX2: "avx2"}
+_CODES = {"auto": lib.SM_ISA_AUTO, "scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2}
+_BEST = lib.sm_best_isa()
+_AVAILABLE = ("scalar", "avx2") if _BEST == lib.SM_ISA_AVX2 else ("scalar",)
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_BUFFER = {_F32: ffi.typeof("float[]"), _F64: ffi.typeof("double[]")}
+_POINTER = {_F32: ffi.typeof("float *"), _F64: ffi.typeof("double *")}
+_KERNELS = {
+    name: {_F32: getattr(lib, f"sm_{name}_f32"), _F64: getattr(lib, f"sm_{name}_f64")}
+    for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "exp")
+}
+_from_buffer, _cast, _may_share_memory = ffi.from_buffer, ffi.cast, np.may_share_memory
+
+
+def best_isa():
+    """The instruction set ``isa="auto"`` uses: ``"avx2"`` or ``"scalar"``.
+
+    AVX2 needs an x86-64 CPU with AVX2 and FMA, an OS that saves the YMM
+    registers, a build with SIMD code (not ``SOFTMAX_LIB_NO_SIMD=1``) and no
+    ``SOFTMAX_LIB_ISA=scalar`` in the environment.
+    """
+    return _NAMES[_BEST]
+
+
+def available_isas():
+    """The instruction sets this build can run on this CPU, e.g. ``("scalar", "avx2")``."""
+    return _AVAILABLE
+
+
+def _isa_code(isa):
+    """The sm_isa to request for `isa`, never SM_ISA_AUTO; ValueError if unusable."""
+    try:
+        code = _CODES[isa]
+    except (KeyError, TypeError):
+        raise ValueError(f"isa must be 'auto', 'avx2' or 'scalar', got {isa!r}") from None
+    if code == lib.SM_ISA_AUTO:
+        return _BEST
+    if _NAMES[code] not in _AVAILABLE:
+        compiled = lib.sm_compiled_isas() & (1 << code)
+        why = ("SOFTMAX_LIB_ISA=scalar is set or the CPU lacks AVX2+FMA" if compiled
+               else "the library was built without SIMD code")
+        raise ValueError(f"isa={isa!r} is not available: {why}; available: {_AVAILABLE}")
+    return code
+
+
+def _check_rc(rc, code):
+    """Turn the C return value into an exception unless it is the ISA asked for."""
+    if rc != code:
+        raise RuntimeError(f"the C library returned {rc}, expected ISA {_NAMES[code]!r}")
+
+
+def _rows(a):
+    """`a` (axis last) as a ``(rows, n)`` view C can take, or None if that needs a copy.
+
+    C needs contiguous rows starting a whole number of elements apart, and a
+    pointer aligned for the element type.
+    """
+    n = a.shape[-1]
+    try:
+        v = a.reshape(-1, n, copy=False)
+    except ValueError:  # the other axes do not collapse into one stride
+        return None
+    rs, es = v.strides
+    if (es != v.itemsize and n > 1) or rs % v.itemsize or not v.flags.aligned:
+        return None
+    return v
+
+
+def _pointer(v):
+    """A C pointer to the first element of `v`, a view from :func:`_rows`."""
+    if v.flags.c_contiguous:  # the fast path; keeps the buffer alive too
+        return _from_buffer(_BUFFER[v.dtype], v)
+    return _cast(_POINTER[v.dtype], v.__array_interface__["data"][0])
+
+
+def _same_layout(a, b):
+    return a.strides == b.strides and (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
+def _output(out, axis, ins):
+    """``(rows view to write, array to copy it into afterwards or None)``.
+
+    `out` is written directly when C can take its layout and it overlaps the
+    inputs `ins` only by being one of them exactly; otherwise via a temporary.
+    """
+    om = out if axis == out.ndim - 1 else np.moveaxis(out, axis, -1)
+    view = _rows(om)
+    if view is not None and not any(
+            _may_share_memory(view, a) and not _same_layout(view, a) for a in ins):
+        return view, None
+    return np.empty(om.shape, out.dtype).reshape(-1, om.shape[-1]), om
+
+
+def _inputs(arrays, axis):
+    """Each array with `axis` last, as a rows view (copied only when unavoidable)."""
+    views = []
+    for a in arrays:
+        if axis != a.ndim - 1:
+            a = np.moveaxis(a, axis, -1)
+        v = _rows(a)
+        views.append(np.ascontiguousarray(a).reshape(-1, a.shape[-1]) if v is None else v)
+    return views
+
+
+def _run(name, arrays, axis, out, isa):
+    """Validated `arrays` (same shape and dtype) -> result of kernel `name` in `out`."""
+    code = _isa_code(isa)
+    a0 = arrays[0]
+    if a0.size == 0:
+        return np.empty_like(a0) if out is None else out
+    ins = _inputs(arrays, axis)
+    if out is None:
+        shape = a0.shape if axis == a0.ndim - 1 else np.moveaxis(a0, axis, -1).shape
+        result = np.empty(shape, a0.dtype)
+        dest, copy_to = result.reshape(-1, shape[-1]), None
+    else:
+        dest, copy_to = _output(out, axis, ins)
+    rows, n = dest.shape
+    args = []
+    for v in (*ins, dest):
+        args += (_pointer(v), v.strides[0] // v.itemsize)
+    _check_rc(_KERNELS[name][a0.dtype](*args, rows, n, code), code)
+    if copy_to is not None:
+        np.copyto(copy_to, dest.reshape(copy_to.shape))
+    if out is not None:
+        return out
+    return result if axis == a0.ndim - 1 else np.moveaxis(result, -1, axis)
+
+
+def softmax(x, axis=-1, out=None, *, isa="auto"):
+    """Softmax along `axis`; see :func:`softmax_lib.vectorized.softmax`.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits. float32 stays float32; float16 becomes float32; integers float64.
+    axis : int, optional
+        Axis to normalise over (default: the last).
+    out : ndarray, optional
+        Where to write the result; may be `x`.
+    isa : {"auto", "avx2", "scalar"}, optional
+        Kernels to use; ``ValueError`` if unavailable (see :func:`available_isas`).
+
+    Returns
+    -------
+    ndarray
+        Non-negative values that sum to 1 along `axis`; NaN throughout a slice
+        holding NaN or ``+inf``, or only ``-inf``.
+
+    Examples
+    --------
+    >>> softmax([1.0, 2.0])
+    array([0.26894142, 0.73105858])
+    """
+    x, axis, out = prepare(x, axis, out)
+    return _run("softmax", (x,), axis, out, isa)
+
+
+def log_softmax(x, axis=-1, out=None, *, isa="auto"):
+    """Log-softmax along `axis`; see :func:`softmax_lib.vectorized.log_softmax`.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits.
+    axis : int, optional
+        Axis to normalise over (default: the last).
+    out : ndarray, optional
+        Where to write the result; may be `x`.
+    isa : {"auto", "avx2", "scalar"}, optional
+        Kernels to use.
+
+    Returns
+    -------
+    ndarray
+        ``(x - max) - log(sum(exp(x - max)))``, in that order.
+
+    Examples
+    --------
+    >>> log_softmax([1000.0, 0.0])
+    array([    0., -1000.])
+    """
+    x, axis, out = prepare(x, axis, out)
+    return _run("log_softmax", (x,), axis, out, isa)
+
+
+def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
+    """Softmax VJP ``y * (dy - sum(y * dy))``; see :func:`softmax_lib.vectorized.softmax_vjp`.
+
+    Parameters
+    ----------
+    y : array_like
+        Softmax output.
+    dy : array_like
+        Upstream gradient, same shape as `y`.
+    axis : int, optional
+        The axis softmax was taken over (default: the last).
+    out : ndarray, optional
+        Where to write the result; may be `y` or `dy`.
+    isa : {"auto", "avx2", "scalar"}, optional
+        Kernels to use.
+
+    Returns
+    -------
+    ndarray
+        ``dL/dx``, the shape of `y`; sums to 0 along `axis`.
+
+    Examples
+    --------
+    >>> softmax_vjp(softmax([1.0, 2.0]), [1.0, 0.0])
+    array([ 0.19661193, -0.19661193])
+    """
+    y, dy, axis, out = prepare_vjp(y, dy, axis, out)
+    return _run("softmax_vjp", (y, dy), axis, out, isa)
+
+
+def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
+    """Log-softmax VJP ``dy - exp(y) * sum(dy)``; see :func:`softmax_lib.vectorized.log_softmax_vjp`.
+
+    Parameters
+    ----------
+    y : array_like
+        Log-softmax output.
+    dy : array_like
+        Upstream gradient, same shape as `y`.
+    axis : int, optional
+        The axis log-softmax was taken over (default: the last).
+    out : ndarray, optional
+        Where to write the result; may be `y` or `dy`.
+    isa : {"auto", "avx2", "scalar"}, optional
+        Kernels to use.
+
+    Returns
+    -------
+    ndarray
+        ``dL/dx``, the shape of `y`; sums to 0 along `axis`.
+
+    Examples
+    --------
+    >>> log_softmax_vjp(log_softmax([1.0, 2.0]), [1.0, 0.0])
+    array([ 0.73105858, -0.73105858])
+    """
+    y, dy, axis, out = prepare_vjp(y, dy, axis, out)
+    return _run("log_softmax_vjp", (y, dy), axis, out, isa)
+
+
+def softmax_jacobian(y, axis=-1, *, isa="auto"):
+    """The explicit Jacobians ``diag(s) - s s^T``: :func:`softmax_lib.vectorized.softmax_jacobian`.
+
+    Teaching and tests only, so computed in NumPy; `isa` is checked and ignored.
+
+    Parameters
+    ----------
+    y : array_like
+        Softmax output.
+    axis : int, optional
+        The axis softmax was taken over (default: the last).
+    isa : {"auto", "avx2", "scalar"}, optional
+        Accepted for a uniform signature.
+
+    Returns
+    -------
+    ndarray
+        Shape ``(..., n, n)``: the other axes of `y` in order, then the matrix.
+    """
+    _isa_code(isa)
+    return vectorized.softmax_jacobian(y, axis)
+
+
+def _exp(x, isa="auto"):
+    """``exp(x)`` by the exp inside the `isa` kernels (libm for scalar); for accuracy tests.
+
+    `x` must be a 1-D float32 or float64 array; returns a new array.
+    """
+    x = np.ascontiguousarray(x)
+    code = _isa_code(isa)
+    result = np.empty_like(x)
+    if x.size:
+        rc = _KERNELS["exp"][x.dtype](_from_buffer(_BUFFER[x.dtype], x),
+                                      _from_buffer(_BUFFER[x.dtype], result), x.size, code)
+        _check_rc(rc, code)
+    return result
+
+
+def _bandwidth(kernel, arrays, *scalars, nontemporal=False):
+    store = lib.SM_STORE_NONTEMPORAL if nontemporal else lib.SM_STORE_NORMAL
+    for a in arrays:
+        if a.dtype != _F32 or not a.flags.c_contiguous or a.shape != arrays[0].shape:
+            raise ValueError("arrays must be C-contiguous float32 of one shape")
+    rc = kernel(*(_from_buffer(_BUFFER[_F32], a) for a in arrays), *scalars,
+                arrays[0].size, store)
+    if rc < 0:
+        raise ValueError("non-temporal stores need AVX2, which is not available")
+    return _NAMES[rc]
+
+
+def _copy_f32(src, dst, nontemporal=False):
+    """``dst[:] = src`` in C (the copy bandwidth floor); returns the ISA used."""
+    return _bandwidth(lib.sm_copy_f32, (src, dst), nontemporal=nontemporal)
+
+
+def _triad_f32(a, b, c, s, nontemporal=False):
+    """``a[:] = b + s * c`` in C (the triad bandwidth floor); returns the ISA used."""
+    return _bandwidth(lib.sm_triad_f32, (a, b, c), s, nontemporal=nontemporal)
