@@ -24,3 +24,8 @@ __all__ = [
     "softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian",
     "BACKEND",
 ]
+# The layer protocol's classes; layers.py looks the functions above up at call time.
+from .layers import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh  # noqa: E402
+from .losses import MSE, NLL, BinaryCrossEntropy, CrossEntropy, KLDivergence  # noqa: E402
+__all__ += ["Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "LogSoftmax",
+            "MSE", "CrossEntropy", "NLL", "BinaryCrossEntropy", "KLDivergence"]
