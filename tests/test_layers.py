@@ -229,3 +229,14 @@ def test_relative_error_uses_one_scale_for_the_whole_gradient():
     assert relative_error([1.0, 1e-12], [1.0, 2e-12]) == pytest.approx(1e-12)
     assert relative_error([1.0, 0.0], [1.0, 0.1]) == pytest.approx(0.1)
     assert relative_error([0.0, 0.0], [0.0, 0.0]) == 0.0
+
+
+# ---------------------------------------------------------------------------
+# The docstring examples (the book shows these functions) run and print what they say.
+
+@pytest.mark.parametrize("module_name", ["softmax_lib.loops", "softmax_lib.layers"])
+def test_docstring_examples(module_name):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module_name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
