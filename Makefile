@@ -23,7 +23,7 @@ $(VENV)/.installed-book: $(PY) $(NATIVE)
 
 # Strict: any Sphinx warning, broken reference or cell error fails the build.
 book: $(VENV)/.installed-book
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest
