@@ -1,0 +1,265 @@
+"""Benchmark every implementation side by side: ``python -m softmax_lib.benchmark``.
+
+Times softmax, log-softmax and the softmax VJP for float32 and float64 over a grid
+of shapes, for each implementation this machine has (loops where they finish
+quickly, NumPy, the native scalar and AVX2 kernels, PyTorch on one thread when
+installed), plus the memory-bandwidth floor: how long merely copying the data
+(forward) or computing a triad (VJP) takes. Implementations are interleaved round
+by round, so a burst of noise on a shared machine hits all of them alike, and the
+report gives medians with their spread as ratios measured in the same run.
+
+Every implementation writes into a preallocated output (``out=``): allocating
+fresh pages costs as much as the softmax itself at large sizes, and that is not
+what is being compared.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from . import loops, vectorized
+
+OPS = ("softmax", "log_softmax", "softmax_vjp")
+DTYPES = ("float32", "float64")
+GRID = ((1, 10), (1, 1000), (128, 1000), (4096, 1000), (256, 32768))
+QUICK_GRID = ((1, 10), (1, 1000), (128, 1000), (1024, 1000))
+LOOPS_MAX_SIZE = 1000  # Python loops take ~1 µs per element: only tiny shapes
+
+
+def _inputs(shape, dtype, seed=0):
+    """Logits, their softmax and an upstream gradient, all of `shape` and `dtype`."""
+    rng = np.random.default_rng(seed)
+    x = (3 * rng.standard_normal(shape)).astype(dtype)
+    return x, vectorized.softmax(x), rng.standard_normal(shape).astype(dtype)
+
+
+def _module_calls(module, **kwargs):
+    """Zero-argument callables for each op of a contract module, on given arrays."""
+    def make(op, x, y, dy, out):
+        f = getattr(module, op)
+        if op == "softmax_vjp":
+            return lambda: f(y, dy, out=out, **kwargs)
+        return lambda: f(x, out=out, **kwargs)
+    return make
+
+
+def _torch_calls():
+    """PyTorch (1 thread, preallocated outputs), or None when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+
+    def make(op, x, y, dy, out):
+        tx, ty, tdy, tout = (torch.from_numpy(a) for a in (x, y, dy, out))
+        if op == "softmax":
+            return lambda: torch.softmax(tx, -1, out=tout)
+        if op == "log_softmax":
+            return lambda: torch.log_softmax(tx, -1, out=tout)
+        return lambda: torch._softmax_backward_data(tdy, ty, -1, ty.dtype, grad_input=tout)
+    return make
+
+
+def _kernel_calls(native, isa):
+    """The C kernel alone, pointers prepared in advance: the time of the whole
+    call minus this is what the Python wrapper costs."""
+    code = native._isa_code(isa)
+
+    def make(op, x, y, dy, out):
+        kernel = native._KERNELS[op][x.dtype]
+        ins = (y, dy) if op == "softmax_vjp" else (x,)
+        rows, n = x.reshape(-1, x.shape[-1]).shape
+        args = []
+        for a in (*ins, out):
+            args += (native._pointer(a.reshape(rows, n)), n)
+        return lambda: kernel(*args, rows, n, code)
+    return make
+
+
+def implementations():
+    """``{name: make(op, x, y, dy, out) -> callable}`` for what this machine has."""
+    impls = {"loops": _module_calls(loops), "numpy": _module_calls(vectorized)}
+    try:
+        from . import native
+    except ImportError:
+        native = None
+    if native is not None:
+        for isa in native.available_isas():
+            impls[f"native-{isa}"] = _module_calls(native, isa=isa)
+            impls[f"kernel-{isa}"] = _kernel_calls(native, isa)
+    torch_make = _torch_calls()
+    if torch_make is not None:
+        impls["torch"] = torch_make
+    return impls
+
+
+def _floor_calls(x, y, dy, out):
+    """The bandwidth floor: the fastest copy (forward) and triad (VJP) we can run."""
+    def numpy_triad():  # two passes: NumPy has no fused a = b + s*c
+        np.multiply(dy, 0.5, out=out)
+        np.add(out, y, out=out)
+
+    candidates = {"copy": [lambda: np.copyto(out, x)], "triad": [numpy_triad]}
+    try:
+        from . import native
+    except ImportError:
+        return candidates
+    # The C kernels move float32; any C-contiguous array can be seen as float32.
+    fx, fy, fdy, fout = (a.reshape(-1).view(np.float32) for a in (x, y, dy, out))
+    for nt in (False, True) if "avx2" in native.available_isas() else (False,):
+        candidates["copy"].append(lambda nt=nt: native._copy_f32(fx, fout, nt))
+        candidates["triad"].append(lambda nt=nt: native._triad_f32(fout, fy, fdy, 0.5, nt))
+    return candidates
+
+
+def _time_once(call, number):
+    """Seconds per call, averaged over `number` back-to-back calls."""
+    start = time.perf_counter()
+    for _ in range(number):
+        call()
+    return (time.perf_counter() - start) / number
+
+
+def _calibrate(call, budget):
+    """Calls per sample so that one sample lasts about `budget` seconds."""
+    call()  # warm up: first touch of the output's pages, caches, lazy imports
+    t = _time_once(call, 1)
+    return max(1, min(100_000, int(budget / max(t, 1e-9))))
+
+
+def measure(calls, rounds, budget):
+    """Interleave `calls` for `rounds` rounds; return per-call times in seconds."""
+    numbers = {name: _calibrate(call, budget) for name, call in calls.items()}
+    samples = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            samples[name].append(_time_once(call, numbers[name]))
+    return samples
+
+
+def _summary(times):
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return {"median": statistics.median(times), "q1": q[0], "q3": q[2]}
+
+
+def run(grid=GRID, ops=OPS, dtypes=DTYPES, rounds=9, budget=0.02, progress=None):
+    """Benchmark the grid; returns a list of result rows (dicts)."""
+    impls = implementations()
+    rows = []
+    for shape in grid:
+        for dtype in dtypes:
+            x, y, dy = _inputs(shape, dtype)
+            nbytes = x.nbytes
+            for op in ops:
+                outs = {}
+                calls = {}
+                for name, make in impls.items():
+                    if name == "loops" and x.size > LOOPS_MAX_SIZE:
+                        continue
+                    outs[name] = np.empty_like(x)
+                    calls[name] = make(op, x, y, dy, outs[name])
+                floor_kind = "triad" if op.endswith("vjp") else "copy"
+                floor_out = np.empty_like(x)
+                for i, c in enumerate(_floor_calls(x, y, dy, floor_out)[floor_kind]):
+                    calls[f"floor-{i}"] = c
+                samples = measure(calls, rounds, budget)
+                floors = [k for k in samples if k.startswith("floor-")]
+                floor = min(statistics.median(samples.pop(k)) for k in floors)
+                # bytes that must cross the memory bus: inputs read once, output written
+                moved = nbytes * (3 if floor_kind == "triad" else 2)
+                torch_median = statistics.median(samples["torch"]) if "torch" in samples else None
+                for name, times in samples.items():
+                    s = _summary(times)
+                    rows.append({
+                        "shape": list(shape), "dtype": dtype, "op": op, "impl": name,
+                        **s,
+                        "gbps": moved / s["median"] / 1e9,
+                        "vs_floor": s["median"] / floor,
+                        "vs_torch": s["median"] / torch_median if torch_median else None,
+                        "floor": floor, "floor_kind": floor_kind,
+                    })
+                if progress:
+                    progress(shape, dtype, op)
+    return rows
+
+
+def format_table(rows):
+    """The results as a plain-text table, one line per (shape, dtype, op, impl)."""
+    header = (f"{'shape':>11} {'dtype':>7} {'op':>11} {'impl':>14} {'median':>10} "
+              f"{'spread':>15} {'GB/s':>6} {'/floor':>7} {'/torch':>7}")
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        shape = "x".join(map(str, r["shape"]))
+        vs_torch = f"{r['vs_torch']:7.2f}" if r["vs_torch"] is not None else "      -"
+        lines.append(
+            f"{shape:>11} {r['dtype']:>7} {r['op']:>11} {r['impl']:>14} "
+            f"{_fmt_time(r['median']):>10} "
+            f"{_fmt_time(r['q1']) + '-' + _fmt_time(r['q3']):>15} "
+            f"{r['gbps']:6.1f} {r['vs_floor']:7.2f} {vs_torch}")
+    return "\n".join(lines)
+
+
+def _fmt_time(seconds):
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.2f}us"
+    return f"{seconds * 1e3:.2f}ms"
+
+
+def plot(rows, path):
+    """Time per element against row length, one panel per (dtype, op)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(DTYPES), len(OPS), figsize=(12, 6.5),
+                             sharex=True, facecolor="white")
+    for i, dtype in enumerate(DTYPES):
+        for j, op in enumerate(OPS):
+            ax = axes[i][j]
+            sel = [r for r in rows if r["dtype"] == dtype and r["op"] == op]
+            for impl in dict.fromkeys(r["impl"] for r in sel):
+                pts = sorted((np.prod(r["shape"]), r["median"] / np.prod(r["shape"]) * 1e9)
+                             for r in sel if r["impl"] == impl)
+                ax.loglog(*zip(*pts), marker="o", label=impl)
+            floor_pts = sorted({(np.prod(r["shape"]), r["floor"] / np.prod(r["shape"]) * 1e9)
+                                for r in sel})
+            ax.loglog(*zip(*floor_pts), "k--", label="bandwidth floor")
+            ax.set_title(f"{op}, {dtype}")
+            ax.set_xlabel("elements")
+            ax.set_ylabel("ns per element")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, facecolor="white")
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m softmax_lib.benchmark",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a smaller grid and budget (about half a minute)")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    parser.add_argument("--plot", metavar="FILE", help="also save a plot (PNG/SVG)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per cell")
+    args = parser.parse_args(argv)
+    grid, rounds, budget = (QUICK_GRID, 5, 0.005) if args.quick else (GRID, 9, 0.02)
+    rounds = args.rounds or rounds
+
+    def progress(shape, dtype, op):
+        print(f"  measured {shape} {dtype} {op}", file=sys.stderr, flush=True)
+
+    rows = run(grid=grid, rounds=rounds, budget=budget, progress=progress)
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    if args.plot:
+        plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()
