@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 NATIVE := $(wildcard native/*.c native/*.h native/*.py) setup.py pyproject.toml
 
-.PHONY: test book native clean
+.PHONY: test book native clean sanitize test-nosimd
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,28 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest
 
 native: $(VENV)/.installed-test
+
+# Variants of the C library, each built in a copy of the working tree under
+# build/ (the in-place build stays as it is), then the whole test suite on it.
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -g
+define variant_tree
+	rm -rf $(1) && mkdir -p $(1)
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(1)
+endef
+
+sanitize: $(VENV)/.installed-test
+	$(call variant_tree,build/sanitize)
+	SOFTMAX_LIB_CFLAGS="$(SANITIZE)" SOFTMAX_LIB_LDFLAGS="$(SANITIZE)" \
+		$(PY) build/sanitize/native/build_ffi.py build/sanitize
+	ldd build/sanitize/softmax_lib/_native*.so | grep -q libasan  # really instrumented
+	cd build/sanitize && LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
+		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		$(abspath $(PY)) -m pytest -p no:cacheprovider
+
+test-nosimd: $(VENV)/.installed-test
+	$(call variant_tree,build/nosimd)
+	SOFTMAX_LIB_NO_SIMD=1 $(PY) build/nosimd/native/build_ffi.py build/nosimd
+	cd build/nosimd && SOFTMAX_LIB_NO_SIMD=1 $(abspath $(PY)) -m pytest -p no:cacheprovider
 
 clean:
 	rm -rf _build build *.egg-info softmax_lib/_native*.so softmax_lib/_native.c

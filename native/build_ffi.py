@@ -1,9 +1,10 @@
 """cffi builder (API, out-of-line) for ``softmax_lib._native``.
 
 setup.py names it (``cffi_modules=["native/build_ffi.py:ffibuilder"]``) so that
-``pip install`` compiles the C library; ``python native/build_ffi.py`` builds
-it in place by hand. The cdef is read from softmax.h, the single declaration of
-the API. Environment overrides:
+``pip install`` compiles the C library in place; ``python native/build_ffi.py
+OUTDIR`` builds a variant into ``OUTDIR/softmax_lib/`` (``make sanitize``).
+The cdef is read from softmax.h, the single declaration of the API.
+Environment overrides:
 
 - ``SOFTMAX_LIB_NO_SIMD=1`` compiles no SIMD code at all (what aarch64 and old
   x86 get anyway): the scalar kernels only.
@@ -31,8 +32,9 @@ def read_cdef(header=HERE / "softmax.h"):
 
 
 def _source(name):
-    # setuptools wants paths relative to the project root, where pip runs us.
-    return os.path.relpath(HERE / name)
+    # setuptools wants paths relative to the project root, where pip runs us;
+    # as a script, cffi compiles from inside OUTDIR, so absolute paths then.
+    return str(HERE / name) if __name__ == "__main__" else os.path.relpath(HERE / name)
 
 
 cflags = CFLAGS + shlex.split(os.environ.get("SOFTMAX_LIB_CFLAGS", ""))
@@ -45,11 +47,13 @@ ffibuilder.set_source(
     "softmax_lib._native",
     '#include "softmax.h"',
     sources=[_source(name) for name in SOURCES],
-    include_dirs=[os.path.relpath(HERE)],
+    include_dirs=[str(HERE)],
     extra_compile_args=cflags,
     extra_link_args=shlex.split(os.environ.get("SOFTMAX_LIB_LDFLAGS", "")),
     libraries=["m"],
 )
 
-if __name__ == "__main__":
-    ffibuilder.compile(tmpdir=str(HERE.parent), verbose=True)
+if __name__ == "__main__":  # python native/build_ffi.py OUTDIR -> OUTDIR/softmax_lib/_native*.so
+    import sys
+
+    ffibuilder.compile(tmpdir=sys.argv[1] if len(sys.argv) > 1 else "build/native", verbose=True)

@@ -126,7 +126,9 @@ def _inputs(arrays, axis):
         if axis != a.ndim - 1:
             a = np.moveaxis(a, axis, -1)
         v = _rows(a)
-        views.append(np.ascontiguousarray(a).reshape(-1, a.shape[-1]) if v is None else v)
+        if v is None:  # a new array: ascontiguousarray would keep a misaligned one
+            v = np.array(a, order="C").reshape(-1, a.shape[-1])
+        views.append(v)
     return views
 
 
