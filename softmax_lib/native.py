@@ -36,7 +36,7 @@ _KERNELS = {
     name: {_F32: getattr(lib, f"sm_{name}_f32"), _F64: getattr(lib, f"sm_{name}_f64")}
     for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "exp")
 }
-_from_buffer, _cast, _may_share_memory = ffi.from_buffer, ffi.cast, np.may_share_memory
+_from_buffer, _cast, _may_share_memory, _empty = ffi.from_buffer, ffi.cast, np.may_share_memory, np.empty
 
 
 def best_isa():
@@ -132,12 +132,42 @@ def _inputs(arrays, axis):
     return views
 
 
+def _plain(a):
+    """Whether `a` can go to C as it is: C-contiguous and aligned."""
+    flags = a.flags
+    return flags.c_contiguous and flags.aligned
+
+
 def _run(name, arrays, axis, out, isa):
     """Validated `arrays` (same shape and dtype) -> result of kernel `name` in `out`."""
-    code = _isa_code(isa)
+    code = _BEST if isa == "auto" else _isa_code(isa)
     a0 = arrays[0]
-    if a0.size == 0:
+    size = a0.size
+    if size == 0:
         return np.empty_like(a0) if out is None else out
+    if out is None and axis == a0.ndim - 1 and len(arrays) == 1 and _plain(a0):
+        # The commonest case, written out because it sets the cost of small calls.
+        shape, dtype = a0.shape, a0.dtype
+        n = shape[-1]
+        buffer = _BUFFER[dtype]
+        result = _empty(shape, dtype)
+        rc = _KERNELS[name][dtype](_from_buffer(buffer, a0), n, _from_buffer(buffer, result), n,
+                                   size // n, n, code)
+        if rc != code:
+            _check_rc(rc, code)
+        return result
+    if axis == a0.ndim - 1 and all(_plain(a) for a in arrays) and (
+            out is None or _plain(out) and not any(
+                a is not out and _may_share_memory(a, out) for a in arrays)):
+        # Every array as it is: no reshaping, no copies.
+        n = a0.shape[-1]
+        result = np.empty_like(a0) if out is None else out
+        buffer = _BUFFER[a0.dtype]
+        args = []
+        for a in (*arrays, result):
+            args += (_from_buffer(buffer, a), n)
+        _check_rc(_KERNELS[name][a0.dtype](*args, a0.size // n, n, code), code)
+        return result
     ins = _inputs(arrays, axis)
     if out is None:
         shape = a0.shape if axis == a0.ndim - 1 else np.moveaxis(a0, axis, -1).shape
