@@ -52,7 +52,9 @@ def dedupe_scripts(app, pagename, templatename, context, doctree):
     """Keep the first of identical ``<script>`` entries (see module docstring)."""
     seen, unique = set(), []
     for script in context.get("script_files", []):
-        key = (str(script), tuple(sorted(getattr(script, "attributes", {}).items())))
+        # The copies differ only in filename: None in one, "" in the other.
+        attributes = getattr(script, "attributes", {})
+        key = (getattr(script, "filename", script) or "", tuple(sorted(attributes.items())))
         if key not in seen:
             seen.add(key)
             unique.append(script)

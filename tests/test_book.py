@@ -1,0 +1,104 @@
+"""The book builds strictly, every chapter executes, and its downloads work.
+
+The build is the one ``make book`` runs (``-W -n --keep-going``: any warning,
+broken reference or cell error fails it), done once per session.
+"""
+import re
+import shutil
+
+import jupytext
+import matplotlib.image
+import nbclient
+import nbformat
+import numpy as np
+import pytest
+
+from book_build import EXECUTED, HTML, ROOT, build, is_notebook, toc_files
+
+PAGES = toc_files()
+NOTEBOOKS = [page for page in PAGES if is_notebook(page)]
+
+
+@pytest.fixture(scope="session")
+def site():
+    result = build()
+    assert result.returncode == 0, (result.stdout[-5000:], result.stderr[-5000:])
+    return HTML
+
+
+def test_build_has_no_warnings(site):
+    output = build().stdout + build().stderr
+    assert ": WARNING:" not in output
+    assert "build succeeded" in output
+
+
+def test_every_chapter_is_a_notebook_with_code():
+    assert len(NOTEBOOKS) >= 7  # chapters 0-6; api and references are plain pages
+    for page in NOTEBOOKS:
+        assert "```{code-cell}" in (ROOT / page).with_suffix(".md").read_text(), page
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_toc_page_was_built(site, page):
+    html = (site / page).with_suffix(".html")
+    assert html.is_file()
+    assert "<h1>" in html.read_text()
+
+
+@pytest.mark.parametrize("page", NOTEBOOKS)
+def test_chapter_executed_without_errors(site, page):
+    executed = nbformat.read((EXECUTED / page).with_suffix(".ipynb"), as_version=4)
+    code = [cell for cell in executed.cells if cell.cell_type == "code"]
+    assert code and all(cell.execution_count for cell in code)
+    outputs = [out for cell in code for out in cell.outputs]
+    assert outputs, "no cell produced output"
+    assert not [out for out in outputs if out.output_type == "error"]
+    assert not [out for out in outputs if out.get("name") == "stderr"]
+    html = (site / page).with_suffix(".html").read_text()
+    assert 'class="cell_output' in html
+    assert not re.search(r'class="output (traceback|error|stderr)', html)
+
+
+@pytest.mark.parametrize("page", NOTEBOOKS)
+def test_chapter_offers_a_clean_ipynb(site, page):
+    notebook = (site / "_sources" / page).with_suffix(".ipynb")
+    nb = nbformat.read(notebook, as_version=4)
+    nbformat.validate(nb)
+    source = jupytext.read((ROOT / page).with_suffix(".md"))
+    assert [c.source for c in nb.cells if c.cell_type == "code"] == \
+           [c.source for c in source.cells if c.cell_type == "code"]
+    assert not any(cell.get("outputs") for cell in nb.cells)
+    html = (site / page).with_suffix(".html").read_text()
+    assert f"_sources/{page}.ipynb" in html.replace("../", "")  # the download button
+
+
+def test_generated_notebook_executes(site, tmp_path):
+    """A reader's download runs top to bottom outside the book's tree."""
+    notebook = shutil.copy((site / "_sources" / "chapters" / "03_loops.ipynb"), tmp_path)
+    nb = nbformat.read(notebook, as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+    assert outputs and not [out for out in outputs if out.output_type == "error"]
+
+
+def test_figures_have_solid_backgrounds(site):
+    images = sorted((site / "_images").glob("*.png"))
+    assert images, "the book should have figures"
+    for png in images:
+        pixels = matplotlib.image.imread(png)
+        if pixels.shape[-1] == 4:
+            assert np.all(pixels[..., 3] == 1), f"{png.name} has transparent pixels"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_math_is_served_locally_and_thebe_configured_once(site, page):
+    html = (site / page).with_suffix(".html").read_text()
+    sources = re.findall(r'<script[^>]*\bsrc="([^"]+)"', html)
+    assert not [src for src in sources if "://" in src or src.startswith("//")]
+    assert html.count("const THEBE_JS_URL") <= 1
+    if 'class="math' not in html:
+        return  # Sphinx loads MathJax only on pages with math
+    mathjax = [src for src in sources if "mathjax" in src.lower()]
+    assert len(mathjax) == 1
+    assert (site / page).parent.joinpath(mathjax[0].split("?")[0]).resolve().is_file()
+    assert "\\operatorname{diag}" in html  # the macros are defined once, in the config
