@@ -132,10 +132,22 @@ def _inputs(arrays, axis):
     return views
 
 
-def _plain(a):
-    """Whether `a` can go to C as it is: C-contiguous and aligned."""
-    flags = a.flags
-    return flags.c_contiguous and flags.aligned
+def _direct(arrays, out):
+    """Whether `arrays` and `out` can go to C as they are: C-contiguous, aligned,
+    and `out` overlapping no input unless it is that input."""
+    for a in arrays:
+        flags = a.flags
+        if not (flags.c_contiguous and flags.aligned):
+            return False
+    if out is None:
+        return True
+    flags = out.flags
+    if not (flags.c_contiguous and flags.aligned):
+        return False
+    for a in arrays:
+        if a is not out and _may_share_memory(a, out):
+            return False
+    return True
 
 
 def _run(name, arrays, axis, out, isa):
@@ -145,28 +157,20 @@ def _run(name, arrays, axis, out, isa):
     size = a0.size
     if size == 0:
         return np.empty_like(a0) if out is None else out
-    if out is None and axis == a0.ndim - 1 and len(arrays) == 1 and _plain(a0):
-        # The commonest case, written out because it sets the cost of small calls.
+    if axis == a0.ndim - 1 and _direct(arrays, out):
+        # The common case, kept short: it sets the cost of small calls.
         shape, dtype = a0.shape, a0.dtype
         n = shape[-1]
         buffer = _BUFFER[dtype]
-        result = _empty(shape, dtype)
-        rc = _KERNELS[name][dtype](_from_buffer(buffer, a0), n, _from_buffer(buffer, result), n,
-                                   size // n, n, code)
+        result = _empty(shape, dtype) if out is None else out
+        kernel, rows = _KERNELS[name][dtype], size // n
+        if len(arrays) == 1:
+            rc = kernel(_from_buffer(buffer, a0), n, _from_buffer(buffer, result), n, rows, n, code)
+        else:
+            rc = kernel(_from_buffer(buffer, a0), n, _from_buffer(buffer, arrays[1]), n,
+                        _from_buffer(buffer, result), n, rows, n, code)
         if rc != code:
             _check_rc(rc, code)
-        return result
-    if axis == a0.ndim - 1 and all(_plain(a) for a in arrays) and (
-            out is None or _plain(out) and not any(
-                a is not out and _may_share_memory(a, out) for a in arrays)):
-        # Every array as it is: no reshaping, no copies.
-        n = a0.shape[-1]
-        result = np.empty_like(a0) if out is None else out
-        buffer = _BUFFER[a0.dtype]
-        args = []
-        for a in (*arrays, result):
-            args += (_from_buffer(buffer, a), n)
-        _check_rc(_KERNELS[name][a0.dtype](*args, a0.size // n, n, code), code)
         return result
     ins = _inputs(arrays, axis)
     if out is None:
