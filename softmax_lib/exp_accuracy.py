@@ -26,7 +26,8 @@ def finite_range(dtype):
     info = np.finfo(dtype)
     lo = math.log(float(info.smallest_subnormal)) - math.log(2.0)  # exp(lo) = half a subnormal
     hi = math.log(float(info.max))
-    return (np.nextafter(dtype.type(lo), dtype.type(0)), np.nextafter(dtype.type(hi), dtype.type(0)))
+    zero = dtype.type(0)
+    return np.nextafter(dtype.type(lo), zero), np.nextafter(dtype.type(hi), zero)
 
 
 def sample(dtype, n, rng):
@@ -120,7 +121,8 @@ def main(argv=None):
         for dtype in GOALS:
             r = measure(dtype, isa, args.points, args.seed)
             specials = special_values(dtype, isa)
-            bad = [k for k, (g, e) in specials.items() if not (g == e or (np.isnan(g) and np.isnan(e)))]
+            bad = [k for k, (g, e) in specials.items()
+                   if not (g == e or (np.isnan(g) and np.isnan(e)))]
             ok &= r["max_ulp"] <= GOALS[dtype] and not bad
             print(f"{isa:7} {dtype.name:8} {r['points']:>10} {r['max_ulp']:8.3f} {GOALS[dtype]:5}"
                   f"  {r['at']!r} ({r['reference']})" + (f"  WRONG: {bad}" if bad else ""))

@@ -36,7 +36,9 @@ _KERNELS = {
     name: {_F32: getattr(lib, f"sm_{name}_f32"), _F64: getattr(lib, f"sm_{name}_f64")}
     for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "exp")
 }
-_from_buffer, _cast, _may_share_memory, _empty = ffi.from_buffer, ffi.cast, np.may_share_memory, np.empty
+# Bound once: attribute look-ups are a measurable part of a small call.
+_from_buffer, _cast = ffi.from_buffer, ffi.cast
+_may_share_memory, _empty = np.may_share_memory, np.empty
 
 
 def best_isa():
@@ -279,7 +281,9 @@ def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
 
 
 def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
-    """Log-softmax VJP ``dy - exp(y) * sum(dy)``; see :func:`softmax_lib.vectorized.log_softmax_vjp`.
+    """Log-softmax VJP ``dy - exp(y) * sum(dy)``.
+
+    The maths: :func:`softmax_lib.vectorized.log_softmax_vjp`.
 
     Parameters
     ----------

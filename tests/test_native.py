@@ -295,6 +295,12 @@ def test_empty_and_promoted(isa, dtype):
     assert native.softmax(np.array([1, 2], np.float16), isa=isa).dtype == np.float32
 
 
+def test_docstring_examples():
+    import doctest
+
+    assert doctest.testmod(native).failed == 0
+
+
 def test_jacobian_is_vectorized_jacobian(isa):
     y = native.softmax(np.array([[1.0, 2.0, 0.5]]), isa=isa)
     np.testing.assert_array_equal(native.softmax_jacobian(y, isa=isa),
