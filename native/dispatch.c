@@ -46,14 +46,22 @@ static int32_t detect_best_isa(void)
     return SM_ISA_SCALAR;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+#define LOAD_RELAXED(p) __atomic_load_n(p, __ATOMIC_RELAXED)
+#define STORE_RELAXED(p, v) __atomic_store_n(p, v, __ATOMIC_RELAXED)
+#else /* softmax_lib.native calls sm_best_isa once at import, before any threads */
+#define LOAD_RELAXED(p) (*(p))
+#define STORE_RELAXED(p, v) (*(p) = (v))
+#endif
+
 int32_t sm_best_isa(void)
 {
     /* Detected on first use; threads racing here compute the same value. */
     static int32_t best = 0;
-    int32_t isa = __atomic_load_n(&best, __ATOMIC_RELAXED);
+    int32_t isa = LOAD_RELAXED(&best);
     if (isa == 0) {
         isa = detect_best_isa();
-        __atomic_store_n(&best, isa, __ATOMIC_RELAXED);
+        STORE_RELAXED(&best, isa);
     }
     return isa;
 }
