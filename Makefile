@@ -55,6 +55,7 @@ sanitize: $(VENV)/.installed-test
 test-nosimd: $(VENV)/.installed-test
 	$(call variant_tree,build/nosimd)
 	SOFTMAX_LIB_NO_SIMD=1 $(PY) build/nosimd/native/build_ffi.py build/nosimd
+	! objdump -d build/nosimd/softmax_lib/_native*.so | grep -q ymm  # no AVX code at all
 	cd build/nosimd && SOFTMAX_LIB_NO_SIMD=1 $(abspath $(PY)) -m pytest -p no:cacheprovider
 
 clean:
