@@ -19,6 +19,8 @@ def float_array(a, name):
     (softmax of a complex number is not what anyone meant), as do 0-d arrays
     (``ValueError``: softmax needs an axis to normalise over).
     """
+    if type(a) is np.ndarray and a.dtype in FLOAT_DTYPES and a.ndim:
+        return a  # the common case, kept cheap: small calls are dominated by overhead
     try:
         arr = np.asarray(a)
     except (TypeError, ValueError) as exc:
