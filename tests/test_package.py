@@ -1,0 +1,36 @@
+"""The package as an importer sees it: top-level exports, the backend, the README."""
+import importlib.util
+import pathlib
+import re
+
+import numpy as np
+
+import softmax_lib
+
+README = pathlib.Path(__file__).parent.parent / "README.md"
+
+
+def test_top_level_uses_the_native_library_when_it_is_built():
+    built = importlib.util.find_spec("softmax_lib._native") is not None
+    assert softmax_lib.BACKEND == ("native" if built else "vectorized")
+    module = getattr(softmax_lib, softmax_lib.BACKEND)
+    for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian"):
+        assert getattr(softmax_lib, name) is getattr(module, name)
+
+
+def test_everything_in_all_exists():
+    for name in softmax_lib.__all__:
+        assert hasattr(softmax_lib, name), name
+
+
+def test_readme_python_examples_run_and_say_what_they_claim():
+    """Each ```python block of the README runs; its `# [..]` comments are checked."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks, "the README should show how to use softmax_lib"
+    for block in blocks:
+        namespace = {}
+        exec(compile(block, str(README), "exec"), namespace)
+        # A line `name = ...  # [a, b]` claims the value of `name`.
+        for name, claim in re.findall(r"^(\w+) = .*# \[([^\]]+)\]", block, re.M):
+            want = np.array([float(v) for v in claim.split(",")])
+            np.testing.assert_allclose(namespace[name], want, rtol=1e-7)
