@@ -3,8 +3,9 @@
 Every activation has ``forward(x) -> y`` and ``backward(x, y, dy) -> dx``, where
 ``dy = dL/dy`` comes from whatever loss follows and ``dx = dL/dx = J^T dy``. An
 elementwise activation has a diagonal Jacobian, so its VJP is ``f'(x) * dy``;
-softmax's Jacobian is not diagonal, and its VJP is :func:`softmax_vjp`. Because
-the loss only ever hands over ``dy``, any activation composes with any loss.
+softmax's Jacobian is not diagonal, and its VJP is
+:func:`~softmax_lib.vectorized.softmax_vjp`. Because the loss only ever hands
+over ``dy``, any activation composes with any loss.
 
 Example
 -------
