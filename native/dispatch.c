@@ -93,6 +93,32 @@ static int32_t resolve(int32_t isa)
 #define PICK(isa, name) sm_scalar_##name
 #endif
 
+/* The address range [*lo, *hi) that `rows` rows of n elements of `size` bytes,
+ * starting `stride` elements apart, span (stride may be negative). */
+static void span(const void *p, ptrdiff_t stride, size_t rows, size_t n, size_t size,
+                 uintptr_t *lo, uintptr_t *hi)
+{
+    const uintptr_t last = (uintptr_t)((ptrdiff_t)(rows - 1) * stride * (ptrdiff_t)size);
+    const int backwards = stride < 0 && rows > 1;
+    *lo = (uintptr_t)p + (backwards ? last : 0);
+    *hi = (uintptr_t)p + (backwards ? 0 : last) + n * size;
+}
+
+/* Whether `out` may be written while `in` is read row by row: the very same
+ * rows, or no byte in common between their ranges. */
+static int may_write(const void *in, ptrdiff_t in_stride, const void *out, ptrdiff_t out_stride,
+                     size_t rows, size_t n, size_t size)
+{
+    if (in == out && (in_stride == out_stride || rows == 1))
+        return 1;
+    uintptr_t in_lo, in_hi, out_lo, out_hi;
+    span(in, in_stride, rows, n, size, &in_lo, &in_hi);
+    span(out, out_stride, rows, n, size, &out_lo, &out_hi);
+    return in_hi <= out_lo || out_hi <= in_lo;
+}
+
+#define MISALIGNED(p, T) (((uintptr_t)(p) % _Alignof(T)) != 0)
+
 /* One forward entry point: resolve the ISA, then one kernel call per row. */
 #define FORWARD(name, T, rowfn)                                                      \
     int32_t sm_##name(const T *x, ptrdiff_t x_stride, T *out, ptrdiff_t out_stride,  \
@@ -105,6 +131,9 @@ static int32_t resolve(int32_t isa)
             return use;                                                              \
         if (x == NULL || out == NULL)                                                \
             return SM_ERR_NULL;                                                      \
+        if (MISALIGNED(x, T) || MISALIGNED(out, T) ||                                \
+            !may_write(x, x_stride, out, out_stride, rows, n, sizeof(T)))            \
+            return SM_ERR_LAYOUT;                                                    \
         const rowfn kernel = PICK(use, name);                                        \
         for (size_t r = 0; r < rows; ++r)                                            \
             kernel(x + (ptrdiff_t)r * x_stride, out + (ptrdiff_t)r * out_stride, n); \
@@ -122,6 +151,10 @@ static int32_t resolve(int32_t isa)
             return use;                                                                     \
         if (y == NULL || dy == NULL || out == NULL)                                         \
             return SM_ERR_NULL;                                                             \
+        if (MISALIGNED(y, T) || MISALIGNED(dy, T) || MISALIGNED(out, T) ||                  \
+            !may_write(y, y_stride, out, out_stride, rows, n, sizeof(T)) ||                 \
+            !may_write(dy, dy_stride, out, out_stride, rows, n, sizeof(T)))                 \
+            return SM_ERR_LAYOUT;                                                           \
         const rowfn kernel = PICK(use, name);                                               \
         for (size_t r = 0; r < rows; ++r)                                                   \
             kernel(y + (ptrdiff_t)r * y_stride, dy + (ptrdiff_t)r * dy_stride,              \

@@ -7,7 +7,7 @@
  * or 0 when rows == 1), so a row-strided view of a larger array needs no copy.
  * Pointers need only the alignment of their element type (C's own rule), no
  * vector alignment. `out` may be the very same memory as an input (same
- * pointer, same stride); any other overlap is undefined.
+ * pointer, same stride); any other overlap is refused (SM_ERR_LAYOUT).
  *
  * Every entry point takes the instruction set to use (an sm_isa; SM_ISA_AUTO
  * picks the best one) and returns the sm_isa it actually used (> 0), or an
@@ -40,7 +40,10 @@ typedef enum {
 typedef enum {
     SM_ERR_ISA_UNAVAILABLE = -1,  /* the requested ISA is not compiled in or not on this CPU */
     SM_ERR_BAD_ISA = -2,          /* not an sm_isa (or sm_store) value */
-    SM_ERR_NULL = -3              /* a NULL pointer with rows * n > 0 */
+    SM_ERR_NULL = -3,             /* a NULL pointer with rows * n > 0 */
+    SM_ERR_LAYOUT = -4            /* a pointer not aligned for its type, or out partly
+                                     overlapping an input (bounds checked, as NumPy's
+                                     may_share_memory): nothing is written */
 } sm_error;
 
 /* Store kinds of the bandwidth-floor kernels below. */

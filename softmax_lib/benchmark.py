@@ -245,14 +245,21 @@ def main(argv=None):
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     parser.add_argument("--plot", metavar="FILE", help="also save a plot (PNG/SVG)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per cell")
+    parser.add_argument("--shapes", metavar="RxN,...", help="only these shapes, e.g. 1x10,256x32768")
+    parser.add_argument("--ops", metavar="OP,...", help=f"only these of {','.join(OPS)}")
+    parser.add_argument("--dtypes", metavar="DTYPE,...", help=f"only these of {','.join(DTYPES)}")
     args = parser.parse_args(argv)
     grid, rounds, budget = (QUICK_GRID, 5, 0.005) if args.quick else (GRID, 9, 0.02)
     rounds = args.rounds or rounds
+    if args.shapes:
+        grid = [tuple(int(d) for d in shape.split("x")) for shape in args.shapes.split(",")]
+    ops = args.ops.split(",") if args.ops else OPS
+    dtypes = args.dtypes.split(",") if args.dtypes else DTYPES
 
     def progress(shape, dtype, op):
         print(f"  measured {shape} {dtype} {op}", file=sys.stderr, flush=True)
 
-    rows = run(grid=grid, rounds=rounds, budget=budget, progress=progress)
+    rows = run(grid=grid, ops=ops, dtypes=dtypes, rounds=rounds, budget=budget, progress=progress)
     print(format_table(rows))
     if args.json:
         with open(args.json, "w") as f:

@@ -38,7 +38,7 @@ _KERNELS = {
 }
 # Bound once: attribute look-ups are a measurable part of a small call.
 _from_buffer, _cast = ffi.from_buffer, ffi.cast
-_may_share_memory, _empty = np.may_share_memory, np.empty
+_may_share_memory, _empty, _ndarray = np.may_share_memory, np.empty, np.ndarray
 
 
 def best_isa():
@@ -152,6 +152,84 @@ def _direct(arrays, out):
     return True
 
 
+# The thin path compares `axis` and `isa` with their defaults by identity
+# (CPython shares the objects -1 and "auto"): any other spelling of them simply
+# takes the checked path.
+_LAST, _AUTO = -1, "auto"
+_USABLE = {name: _CODES[name] for name in _AVAILABLE}
+_LAYOUT = lib.SM_ERR_LAYOUT
+_SOFTMAX, _LOG_SOFTMAX = _KERNELS["softmax"], _KERNELS["log_softmax"]
+_SOFTMAX_VJP, _LOG_SOFTMAX_VJP = _KERNELS["softmax_vjp"], _KERNELS["log_softmax_vjp"]
+
+
+def _thin_isa(isa):
+    """The sm_isa for `isa` other than "auto" if certainly usable, else None."""
+    return _USABLE.get(isa) if type(isa) is str else None
+
+
+def _thin_forward(kernels, x, axis, out, isa):
+    """The common call without the general machinery, or None to take that.
+
+    Taken only when the call is certainly valid: `x` an ndarray of float32 or
+    float64, at least 1-D with non-empty rows, C-contiguous, the last axis, and
+    `out` None or a C-contiguous writeable ndarray of the same shape and dtype.
+    ``from_buffer`` refuses non-contiguous arrays (and a read-only `out`), and C
+    refuses misaligned pointers and partial overlap (SM_ERR_LAYOUT) without
+    writing: then, as for every other call, the checked path decides.
+    """
+    if type(x) is not _ndarray or axis is not _LAST:
+        return None
+    dtype, shape = x.dtype, x.shape
+    kernel = kernels.get(dtype)  # None unless native float32 or float64
+    code = _BEST if isa is _AUTO else _thin_isa(isa)
+    if kernel is None or not shape or not shape[-1] or code is None:
+        return None
+    if out is None:
+        out = _empty(shape, dtype)
+    elif type(out) is not _ndarray or out.dtype is not dtype or out.shape != shape:
+        return None
+    buffer, n = _BUFFER[dtype], shape[-1]
+    try:
+        px, po = _from_buffer(buffer, x), _from_buffer(buffer, out, True)
+    except ValueError:  # not C-contiguous, or out read-only
+        return None
+    rc = kernel(px, n, po, n, x.size // n, n, code)
+    if rc == code:
+        return out
+    if rc != _LAYOUT:
+        _check_rc(rc, code)
+    return None
+
+
+def _thin_vjp(kernels, y, dy, axis, out, isa):
+    """:func:`_thin_forward` for the VJPs: `y` and `dy` both qualify and share
+    shape and dtype; `out` may be either of them, not partly overlap them."""
+    if type(y) is not _ndarray or type(dy) is not _ndarray or axis is not _LAST:
+        return None
+    dtype, shape = y.dtype, y.shape
+    kernel = kernels.get(dtype)
+    code = _BEST if isa is _AUTO else _thin_isa(isa)
+    if (kernel is None or dy.dtype is not dtype or dy.shape != shape or not shape
+            or not shape[-1] or code is None):
+        return None
+    if out is None:
+        out = _empty(shape, dtype)
+    elif type(out) is not _ndarray or out.dtype is not dtype or out.shape != shape:
+        return None
+    buffer, n = _BUFFER[dtype], shape[-1]
+    try:
+        py, pdy, po = (_from_buffer(buffer, y), _from_buffer(buffer, dy),
+                       _from_buffer(buffer, out, True))
+    except ValueError:
+        return None
+    rc = kernel(py, n, pdy, n, po, n, y.size // n, n, code)
+    if rc == code:
+        return out
+    if rc != _LAYOUT:
+        _check_rc(rc, code)
+    return None
+
+
 def _run(name, arrays, axis, out, isa):
     """Validated `arrays` (same shape and dtype) -> result of kernel `name` in `out`."""
     code = _BEST if isa == "auto" else _isa_code(isa)
@@ -218,8 +296,11 @@ def softmax(x, axis=-1, out=None, *, isa="auto"):
     >>> softmax([1.0, 2.0])
     array([0.26894142, 0.73105858])
     """
-    x, axis, out = prepare(x, axis, out)
-    return _run("softmax", (x,), axis, out, isa)
+    result = _thin_forward(_SOFTMAX, x, axis, out, isa)
+    if result is None:
+        x, axis, out = prepare(x, axis, out)
+        result = _run("softmax", (x,), axis, out, isa)
+    return result
 
 
 def log_softmax(x, axis=-1, out=None, *, isa="auto"):
@@ -246,8 +327,11 @@ def log_softmax(x, axis=-1, out=None, *, isa="auto"):
     >>> log_softmax([1000.0, 0.0])
     array([    0., -1000.])
     """
-    x, axis, out = prepare(x, axis, out)
-    return _run("log_softmax", (x,), axis, out, isa)
+    result = _thin_forward(_LOG_SOFTMAX, x, axis, out, isa)
+    if result is None:
+        x, axis, out = prepare(x, axis, out)
+        result = _run("log_softmax", (x,), axis, out, isa)
+    return result
 
 
 def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
@@ -276,8 +360,11 @@ def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
     >>> softmax_vjp(softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.19661193, -0.19661193])
     """
-    y, dy, axis, out = prepare_vjp(y, dy, axis, out)
-    return _run("softmax_vjp", (y, dy), axis, out, isa)
+    result = _thin_vjp(_SOFTMAX_VJP, y, dy, axis, out, isa)
+    if result is None:
+        y, dy, axis, out = prepare_vjp(y, dy, axis, out)
+        result = _run("softmax_vjp", (y, dy), axis, out, isa)
+    return result
 
 
 def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
@@ -308,8 +395,11 @@ def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
     >>> log_softmax_vjp(log_softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.73105858, -0.73105858])
     """
-    y, dy, axis, out = prepare_vjp(y, dy, axis, out)
-    return _run("log_softmax_vjp", (y, dy), axis, out, isa)
+    result = _thin_vjp(_LOG_SOFTMAX_VJP, y, dy, axis, out, isa)
+    if result is None:
+        y, dy, axis, out = prepare_vjp(y, dy, axis, out)
+        result = _run("log_softmax_vjp", (y, dy), axis, out, isa)
+    return result
 
 
 def softmax_jacobian(y, axis=-1, *, isa="auto"):

@@ -116,6 +116,40 @@ def test_c_reports_the_isa_it_used(isa):
     assert lib.sm_softmax_f32(ffi.NULL, 0, ffi.NULL, 0, 0, x.size, code) == code  # nothing to do
 
 
+def test_c_refuses_misaligned_pointers_and_partial_overlap(isa):
+    code = {"scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2}[isa]
+    buf = np.zeros(80, np.float32)
+    p = ffi.from_buffer("float[]", buf)
+    odd = ffi.cast("float *", ffi.cast("char *", p) + 1)  # 1 byte off float alignment
+    layout = lib.SM_ERR_LAYOUT
+    assert lib.sm_softmax_f32(odd, 8, p + 40, 8, 2, 8, code) == layout
+    assert lib.sm_softmax_f32(p, 8, odd + 40, 8, 2, 8, code) == layout
+    assert lib.sm_softmax_vjp_f32(p, 8, odd + 20, 8, p + 40, 8, 2, 8, code) == layout
+    assert lib.sm_softmax_f32(p, 8, p + 15, 8, 2, 8, code) == layout  # rows overlap
+    assert lib.sm_softmax_f32(p + 15, -8, p + 16, 8, 2, 8, code) == layout  # backwards rows
+    assert lib.sm_softmax_vjp_f32(p, 8, p + 40, 8, p + 47, 8, 2, 8, code) == layout
+    assert lib.sm_softmax_f32(p, 8, p, 9, 2, 8, code) == layout  # same start, other stride
+    assert not buf.any()  # nothing written
+    # Allowed: the very same rows, disjoint ranges, one row at the same start.
+    assert lib.sm_softmax_f32(p, 8, p, 8, 2, 8, code) == code
+    assert lib.sm_softmax_f32(p, 8, p + 16, 8, 2, 8, code) == code
+    assert lib.sm_softmax_f32(p + 24, -8, p + 32, 8, 2, 8, code) == code  # [16, 32), [32, 48)
+    assert lib.sm_softmax_vjp_f32(p, 8, p, 8, p, 7, 1, 8, code) == code
+
+
+@pytest.mark.parametrize("name", FORWARD + BACKWARD)
+def test_contiguous_out_partly_overlapping_an_input(isa, name):
+    # Both C-contiguous, so the thin path tries them; C refuses, the checked path
+    # goes through a temporary.
+    rng = np.random.default_rng(5)
+    args = inputs(name, rng.standard_normal(33), rng)
+    expected = call(name, args, isa)
+    buf = np.zeros(34)
+    buf[:-1] = args[0]
+    call(name, [buf[:-1], *(a.copy() for a in args[1:])], isa, out=buf[1:])
+    np.testing.assert_array_equal(buf[1:], expected)
+
+
 def test_wrapper_refuses_a_different_isa_from_c(monkeypatch):
     # The guard behind "every test asserts the ISA used": a C library answering
     # with another ISA than requested must not go unnoticed.
