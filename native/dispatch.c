@@ -89,8 +89,12 @@ static int32_t resolve(int32_t isa)
 
 #if SM_HAVE_AVX2
 #define PICK(isa, name) ((isa) == SM_ISA_AVX2 ? sm_avx2_##name : sm_scalar_##name)
+/* for the VJPs: their streaming-store kernels when the output is large */
+#define PICK_VJP(isa, name, rows, n, size) \
+    (stream(isa, rows, n, size) ? sm_avx2_##name##_stream : PICK(isa, name))
 #else
 #define PICK(isa, name) sm_scalar_##name
+#define PICK_VJP(isa, name, rows, n, size) sm_scalar_##name
 #endif
 
 /* The address range [*lo, *hi) that `rows` rows of n elements of `size` bytes,
@@ -118,6 +122,17 @@ static int may_write(const void *in, ptrdiff_t in_stride, const void *out, ptrdi
 }
 
 #define MISALIGNED(p, T) (((uintptr_t)(p) % _Alignof(T)) != 0)
+
+#if SM_HAVE_AVX2
+/* VJP outputs at least this large (about a large L3 cache) are written with
+ * streaming stores: they would only evict everything else from the caches. */
+#define STREAM_BYTES ((size_t)32 << 20)
+
+static int stream(int32_t use, size_t rows, size_t n, size_t size)
+{
+    return use == SM_ISA_AVX2 && rows >= STREAM_BYTES / size / n;
+}
+#endif
 
 /* One forward entry point: resolve the ISA, then one kernel call per row. */
 #define FORWARD(name, T, rowfn)                                                      \
@@ -155,7 +170,7 @@ static int may_write(const void *in, ptrdiff_t in_stride, const void *out, ptrdi
             !may_write(y, y_stride, out, out_stride, rows, n, sizeof(T)) ||                 \
             !may_write(dy, dy_stride, out, out_stride, rows, n, sizeof(T)))                 \
             return SM_ERR_LAYOUT;                                                           \
-        const rowfn kernel = PICK(use, name);                                               \
+        const rowfn kernel = PICK_VJP(use, name, rows, n, sizeof(T));                       \
         for (size_t r = 0; r < rows; ++r)                                                   \
             kernel(y + (ptrdiff_t)r * y_stride, dy + (ptrdiff_t)r * dy_stride,              \
                    out + (ptrdiff_t)r * out_stride, n);                                     \

@@ -41,6 +41,11 @@ SM_DECLARE_KERNELS(sm_scalar_)
 
 #if SM_HAVE_AVX2
 SM_DECLARE_KERNELS(sm_avx2_)
+/* The VJPs with streaming stores, for data much larger than the caches. */
+void sm_avx2_softmax_vjp_f32_stream(const float *y, const float *dy, float *out, size_t n);
+void sm_avx2_softmax_vjp_f64_stream(const double *y, const double *dy, double *out, size_t n);
+void sm_avx2_log_softmax_vjp_f32_stream(const float *y, const float *dy, float *out, size_t n);
+void sm_avx2_log_softmax_vjp_f64_stream(const double *y, const double *dy, double *out, size_t n);
 /* Bandwidth-floor kernels; nontemporal != 0 selects streaming stores. */
 void sm_avx2_copy_f32(const float *src, float *dst, size_t n, int nontemporal);
 void sm_avx2_triad_f32(float *a, const float *b, const float *c, float s, size_t n, int nontemporal);

@@ -119,6 +119,42 @@ SM_AVX2 static float exp_sum_f32(const float *x, float m, float *out, size_t n)
     return hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
+/* sum(exp(x - m)), storing x - m in out. */
+SM_AVX2 static float shifted_exp_sum_f32(const float *x, float m, float *out, size_t n)
+{
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm), e0 = sm_exp256_ps(d0);
+        const __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), e1 = sm_exp256_ps(d1);
+        const __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vm), e2 = sm_exp256_ps(d2);
+        const __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vm), e3 = sm_exp256_ps(d3);
+        _mm256_storeu_ps(out + i, d0);
+        _mm256_storeu_ps(out + i + 8, d1);
+        _mm256_storeu_ps(out + i + 16, d2);
+        _mm256_storeu_ps(out + i + 24, d3);
+        s0 = _mm256_add_ps(s0, e0);
+        s1 = _mm256_add_ps(s1, e1);
+        s2 = _mm256_add_ps(s2, e2);
+        s3 = _mm256_add_ps(s3, e3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm), e = sm_exp256_ps(d);
+        _mm256_storeu_ps(out + i, d);
+        s0 = _mm256_add_ps(s0, e);
+    }
+    if (i < n) {
+        const __m256i k = tail_ps(n - i);
+        const __m256 d = _mm256_sub_ps(_mm256_maskload_ps(x + i, k), vm);
+        __m256 e = sm_exp256_ps(d);
+        e = _mm256_and_ps(e, _mm256_castsi256_ps(k));  /* exp(0 - m) of the empty lanes */
+        _mm256_maskstore_ps(out + i, k, d);
+        s1 = _mm256_add_ps(s1, e);
+    }
+    return hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
 SM_AVX2 void sm_avx2_softmax_f32(const float *x, float *out, size_t n)
 {
     const float m = max_f32(x, n);
@@ -136,19 +172,20 @@ SM_AVX2 void sm_avx2_softmax_f32(const float *x, float *out, size_t n)
 SM_AVX2 void sm_avx2_log_softmax_f32(const float *x, float *out, size_t n)
 {
     const float m = max_f32(x, n);
-    const float lse = (float)log((double)exp_sum_f32(x, m, NULL, n));
-    const __m256 vm = _mm256_set1_ps(m), vlse = _mm256_set1_ps(lse);
+    /* x - m goes to out during the exp pass, whose arithmetic hides the
+     * memory traffic; then (x - m) - lse, in that order: exact near the max */
+    const __m256 vlse = _mm256_set1_ps((float)log((double)shifted_exp_sum_f32(x, m, out, n)));
     size_t i = 0;
-    /* (x - m) - lse in that order: exact for the entries near the max */
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(out + i, _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vlse));
+        _mm256_storeu_ps(out + i, _mm256_sub_ps(_mm256_loadu_ps(out + i), vlse));
     if (i < n) {
         const __m256i k = tail_ps(n - i);
-        _mm256_maskstore_ps(out + i, k, _mm256_sub_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), vm), vlse));
+        _mm256_maskstore_ps(out + i, k, _mm256_sub_ps(_mm256_maskload_ps(out + i, k), vlse));
     }
 }
 
-SM_AVX2 void sm_avx2_softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n)
+/* <y, dy> with four accumulators. */
+SM_AVX2 static float dot_f32(const float *y, const float *dy, size_t n)
 {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
@@ -164,8 +201,13 @@ SM_AVX2 void sm_avx2_softmax_vjp_f32(const float *y, const float *dy, float *out
         const __m256i k = tail_ps(n - i);
         s1 = _mm256_fmadd_ps(_mm256_maskload_ps(y + i, k), _mm256_maskload_ps(dy + i, k), s1);
     }
-    const __m256 dot = _mm256_set1_ps(hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))));
-    i = 0;
+    return hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+SM_AVX2 void sm_avx2_softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n)
+{
+    const __m256 dot = _mm256_set1_ps(dot_f32(y, dy, n));
+    size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         const __m256 g = _mm256_sub_ps(_mm256_loadu_ps(dy + i), dot);
         _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), g));
@@ -177,7 +219,8 @@ SM_AVX2 void sm_avx2_softmax_vjp_f32(const float *y, const float *dy, float *out
     }
 }
 
-SM_AVX2 void sm_avx2_log_softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n)
+/* sum(dy) with four accumulators. */
+SM_AVX2 static float sum_f32(const float *dy, size_t n)
 {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
@@ -191,8 +234,13 @@ SM_AVX2 void sm_avx2_log_softmax_vjp_f32(const float *y, const float *dy, float 
         s0 = _mm256_add_ps(s0, _mm256_loadu_ps(dy + i));
     if (i < n)
         s1 = _mm256_add_ps(s1, _mm256_maskload_ps(dy + i, tail_ps(n - i)));
-    const __m256 total = _mm256_set1_ps(hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))));
-    i = 0;
+    return hsum_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+SM_AVX2 void sm_avx2_log_softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n)
+{
+    const __m256 total = _mm256_set1_ps(sum_f32(dy, n));
+    size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         const __m256 s = sm_exp256_ps(_mm256_loadu_ps(y + i));  /* softmax(x) */
         _mm256_storeu_ps(out + i, _mm256_fnmadd_ps(s, total, _mm256_loadu_ps(dy + i)));
@@ -276,6 +324,42 @@ SM_AVX2 static double exp_sum_f64(const double *x, double m, double *out, size_t
     return hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
 }
 
+/* sum(exp(x - m)), storing x - m in out. */
+SM_AVX2 static double shifted_exp_sum_f64(const double *x, double m, double *out, size_t n)
+{
+    const __m256d vm = _mm256_set1_pd(m);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256d d0 = _mm256_sub_pd(_mm256_loadu_pd(x + i), vm), e0 = sm_exp256_pd(d0);
+        const __m256d d1 = _mm256_sub_pd(_mm256_loadu_pd(x + i + 4), vm), e1 = sm_exp256_pd(d1);
+        const __m256d d2 = _mm256_sub_pd(_mm256_loadu_pd(x + i + 8), vm), e2 = sm_exp256_pd(d2);
+        const __m256d d3 = _mm256_sub_pd(_mm256_loadu_pd(x + i + 12), vm), e3 = sm_exp256_pd(d3);
+        _mm256_storeu_pd(out + i, d0);
+        _mm256_storeu_pd(out + i + 4, d1);
+        _mm256_storeu_pd(out + i + 8, d2);
+        _mm256_storeu_pd(out + i + 12, d3);
+        s0 = _mm256_add_pd(s0, e0);
+        s1 = _mm256_add_pd(s1, e1);
+        s2 = _mm256_add_pd(s2, e2);
+        s3 = _mm256_add_pd(s3, e3);
+    }
+    for (; i + 4 <= n; i += 4) {
+        const __m256d d = _mm256_sub_pd(_mm256_loadu_pd(x + i), vm), e = sm_exp256_pd(d);
+        _mm256_storeu_pd(out + i, d);
+        s0 = _mm256_add_pd(s0, e);
+    }
+    if (i < n) {
+        const __m256i k = tail_pd(n - i);
+        const __m256d d = _mm256_sub_pd(_mm256_maskload_pd(x + i, k), vm);
+        __m256d e = sm_exp256_pd(d);
+        e = _mm256_and_pd(e, _mm256_castsi256_pd(k));
+        _mm256_maskstore_pd(out + i, k, d);
+        s1 = _mm256_add_pd(s1, e);
+    }
+    return hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+}
+
 SM_AVX2 void sm_avx2_softmax_f64(const double *x, double *out, size_t n)
 {
     const double m = max_f64(x, n);
@@ -293,18 +377,18 @@ SM_AVX2 void sm_avx2_softmax_f64(const double *x, double *out, size_t n)
 SM_AVX2 void sm_avx2_log_softmax_f64(const double *x, double *out, size_t n)
 {
     const double m = max_f64(x, n);
-    const double lse = log(exp_sum_f64(x, m, NULL, n));
-    const __m256d vm = _mm256_set1_pd(m), vlse = _mm256_set1_pd(lse);
+    const __m256d vlse = _mm256_set1_pd(log(shifted_exp_sum_f64(x, m, out, n)));
     size_t i = 0;
     for (; i + 4 <= n; i += 4)
-        _mm256_storeu_pd(out + i, _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(x + i), vm), vlse));
+        _mm256_storeu_pd(out + i, _mm256_sub_pd(_mm256_loadu_pd(out + i), vlse));
     if (i < n) {
         const __m256i k = tail_pd(n - i);
-        _mm256_maskstore_pd(out + i, k, _mm256_sub_pd(_mm256_sub_pd(_mm256_maskload_pd(x + i, k), vm), vlse));
+        _mm256_maskstore_pd(out + i, k, _mm256_sub_pd(_mm256_maskload_pd(out + i, k), vlse));
     }
 }
 
-SM_AVX2 void sm_avx2_softmax_vjp_f64(const double *y, const double *dy, double *out, size_t n)
+/* <y, dy> with four accumulators. */
+SM_AVX2 static double dot_f64(const double *y, const double *dy, size_t n)
 {
     __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
@@ -320,8 +404,13 @@ SM_AVX2 void sm_avx2_softmax_vjp_f64(const double *y, const double *dy, double *
         const __m256i k = tail_pd(n - i);
         s1 = _mm256_fmadd_pd(_mm256_maskload_pd(y + i, k), _mm256_maskload_pd(dy + i, k), s1);
     }
-    const __m256d dot = _mm256_set1_pd(hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3))));
-    i = 0;
+    return hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+}
+
+SM_AVX2 void sm_avx2_softmax_vjp_f64(const double *y, const double *dy, double *out, size_t n)
+{
+    const __m256d dot = _mm256_set1_pd(dot_f64(y, dy, n));
+    size_t i = 0;
     for (; i + 4 <= n; i += 4) {
         const __m256d g = _mm256_sub_pd(_mm256_loadu_pd(dy + i), dot);
         _mm256_storeu_pd(out + i, _mm256_mul_pd(_mm256_loadu_pd(y + i), g));
@@ -333,7 +422,8 @@ SM_AVX2 void sm_avx2_softmax_vjp_f64(const double *y, const double *dy, double *
     }
 }
 
-SM_AVX2 void sm_avx2_log_softmax_vjp_f64(const double *y, const double *dy, double *out, size_t n)
+/* sum(dy) with four accumulators. */
+SM_AVX2 static double sum_f64(const double *dy, size_t n)
 {
     __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
     size_t i = 0;
@@ -347,8 +437,13 @@ SM_AVX2 void sm_avx2_log_softmax_vjp_f64(const double *y, const double *dy, doub
         s0 = _mm256_add_pd(s0, _mm256_loadu_pd(dy + i));
     if (i < n)
         s1 = _mm256_add_pd(s1, _mm256_maskload_pd(dy + i, tail_pd(n - i)));
-    const __m256d total = _mm256_set1_pd(hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3))));
-    i = 0;
+    return hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+}
+
+SM_AVX2 void sm_avx2_log_softmax_vjp_f64(const double *y, const double *dy, double *out, size_t n)
+{
+    const __m256d total = _mm256_set1_pd(sum_f64(dy, n));
+    size_t i = 0;
     for (; i + 4 <= n; i += 4) {
         const __m256d s = sm_exp256_pd(_mm256_loadu_pd(y + i));
         _mm256_storeu_pd(out + i, _mm256_fnmadd_pd(s, total, _mm256_loadu_pd(dy + i)));
@@ -369,6 +464,82 @@ SM_AVX2 void sm_avx2_exp_f64(const double *x, double *out, size_t n)
         const __m256i k = tail_pd(n - i);
         _mm256_maskstore_pd(out + i, k, sm_exp256_pd(_mm256_maskload_pd(x + i, k)));
     }
+}
+
+/* ------------------------------------------------------- streaming variants */
+
+/* The VJPs for data much larger than the caches (dispatch.c decides): the
+ * same results, but the output is written with non-temporal stores, which skip
+ * reading each destination line into the cache first: a quarter less memory
+ * traffic. (The forward kernels gain nothing from them: their exp pass
+ * computes long enough to hide that traffic.)
+ * They need 32-byte aligned addresses: a masked store does the elements before
+ * the first such address, a masked store the tail, and the sfence makes the
+ * streamed lines visible before the kernel returns. */
+
+/* How many elements of `size` bytes from p (aligned to size) before a 32-byte boundary, at most n. */
+static inline size_t head_count(const void *p, size_t size, size_t n)
+{
+    const size_t head = ((32 - ((uintptr_t)p & 31)) & 31) / size;
+    return head < n ? head : n;
+}
+
+/* The streaming loop over out[0..n): value(load, i) is the vector of results
+ * from element i, reading its inputs with `load`: masked (by the k in scope)
+ * for the head and the tail, unaligned full loads in between. */
+#define SM_STREAM_LOOP(T, W, tail, maskload, loadu, maskstore, stream, value) \
+    do {                                                                    \
+        size_t i = head_count(out, sizeof(T), n);                           \
+        if (i > 0) {                                                        \
+            const __m256i k = tail(i);                                      \
+            maskstore(out, k, value(maskload, 0));                          \
+        }                                                                   \
+        for (; i + W <= n; i += W)                                          \
+            stream(out + i, value(loadu, i));                               \
+        if (i < n) {                                                        \
+            const __m256i k = tail(n - i);                                  \
+            maskstore(out + i, k, value(maskload, i));                      \
+        }                                                                   \
+        _mm_sfence();                                                       \
+    } while (0)
+
+#define MASKLOAD_PS(p) _mm256_maskload_ps(p, k)
+#define MASKLOAD_PD(p) _mm256_maskload_pd(p, k)
+#define STREAM_F32(value) \
+    SM_STREAM_LOOP(float, 8, tail_ps, MASKLOAD_PS, _mm256_loadu_ps, _mm256_maskstore_ps, _mm256_stream_ps, value)
+#define STREAM_F64(value) \
+    SM_STREAM_LOOP(double, 4, tail_pd, MASKLOAD_PD, _mm256_loadu_pd, _mm256_maskstore_pd, _mm256_stream_pd, value)
+
+SM_AVX2 void sm_avx2_softmax_vjp_f32_stream(const float *y, const float *dy, float *out, size_t n)
+{
+    const __m256 dot = _mm256_set1_ps(dot_f32(y, dy, n));
+#define VALUE(load, j) _mm256_mul_ps(load(y + (j)), _mm256_sub_ps(load(dy + (j)), dot))
+    STREAM_F32(VALUE);
+#undef VALUE
+}
+
+SM_AVX2 void sm_avx2_log_softmax_vjp_f32_stream(const float *y, const float *dy, float *out, size_t n)
+{
+    const __m256 total = _mm256_set1_ps(sum_f32(dy, n));
+#define VALUE(load, j) _mm256_fnmadd_ps(sm_exp256_ps(load(y + (j))), total, load(dy + (j)))
+    STREAM_F32(VALUE);
+#undef VALUE
+}
+
+SM_AVX2 void sm_avx2_softmax_vjp_f64_stream(const double *y, const double *dy, double *out, size_t n)
+{
+    const __m256d dot = _mm256_set1_pd(dot_f64(y, dy, n));
+#define VALUE(load, j) _mm256_mul_pd(load(y + (j)), _mm256_sub_pd(load(dy + (j)), dot))
+    STREAM_F64(VALUE);
+#undef VALUE
+}
+
+SM_AVX2 void sm_avx2_log_softmax_vjp_f64_stream(const double *y, const double *dy, double *out, size_t n)
+{
+    const __m256d total = _mm256_set1_pd(sum_f64(dy, n));
+#define VALUE(load, j) _mm256_fnmadd_pd(sm_exp256_pd(load(y + (j))), total, load(dy + (j)))
+    STREAM_F64(VALUE);
+#undef VALUE
 }
 
 /* ------------------------------------------------- bandwidth-floor kernels */

@@ -460,3 +460,17 @@ def test_bandwidth_kernels():
         np.testing.assert_array_equal(dst, b)
         native._triad_f32(a, b, c, 0.5, nontemporal=nontemporal)
         np.testing.assert_allclose(a, b + np.float32(0.5) * c, rtol=2 * np.finfo(np.float32).eps)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", BACKWARD)
+def test_large_vjp_streams_the_same_results(isa, name, dtype):
+    # Past 32 MB of output the AVX2 VJPs write with streaming stores (rows of
+    # 1001 elements start at every alignment); row by row, the results must be
+    # those of the ordinary kernels on a small batch.
+    rows = (32 << 20) // (np.dtype(dtype).itemsize * 1001) + 1
+    rng = np.random.default_rng(6)
+    y, dy = inputs(name, rng.standard_normal((rows, 1001)).astype(dtype), rng)
+    got = call(name, [y, dy], isa)
+    for start in (0, 1, 2, 3, rows - 5):
+        np.testing.assert_array_equal(got[start:start + 5], call(name, [y[start:start + 5], dy[start:start + 5]], isa))
