@@ -162,11 +162,6 @@ _SOFTMAX, _LOG_SOFTMAX = _KERNELS["softmax"], _KERNELS["log_softmax"]
 _SOFTMAX_VJP, _LOG_SOFTMAX_VJP = _KERNELS["softmax_vjp"], _KERNELS["log_softmax_vjp"]
 
 
-def _thin_isa(isa):
-    """The sm_isa for `isa` other than "auto" if certainly usable, else None."""
-    return _USABLE.get(isa) if type(isa) is str else None
-
-
 def _thin_forward(kernels, x, axis, out, isa):
     """The common call without the general machinery, or None to take that.
 
@@ -181,7 +176,7 @@ def _thin_forward(kernels, x, axis, out, isa):
         return None
     dtype, shape = x.dtype, x.shape
     kernel = kernels.get(dtype)  # None unless native float32 or float64
-    code = _BEST if isa is _AUTO else _thin_isa(isa)
+    code = _BEST if isa is _AUTO else _USABLE.get(isa) if type(isa) is str else None
     if kernel is None or not shape or not shape[-1] or code is None:
         return None
     if out is None:
@@ -208,7 +203,7 @@ def _thin_vjp(kernels, y, dy, axis, out, isa):
         return None
     dtype, shape = y.dtype, y.shape
     kernel = kernels.get(dtype)
-    code = _BEST if isa is _AUTO else _thin_isa(isa)
+    code = _BEST if isa is _AUTO else _USABLE.get(isa) if type(isa) is str else None
     if (kernel is None or dy.dtype is not dtype or dy.shape != shape or not shape
             or not shape[-1] or code is None):
         return None
