@@ -134,24 +134,6 @@ def _inputs(arrays, axis):
     return views
 
 
-def _direct(arrays, out):
-    """Whether `arrays` and `out` can go to C as they are: C-contiguous, aligned,
-    and `out` overlapping no input unless it is that input."""
-    for a in arrays:
-        flags = a.flags
-        if not (flags.c_contiguous and flags.aligned):
-            return False
-    if out is None:
-        return True
-    flags = out.flags
-    if not (flags.c_contiguous and flags.aligned):
-        return False
-    for a in arrays:
-        if a is not out and _may_share_memory(a, out):
-            return False
-    return True
-
-
 # The thin path compares `axis` and `isa` with their defaults by identity
 # (CPython shares the objects -1 and "auto"): any other spelling of them simply
 # takes the checked path.
@@ -229,24 +211,8 @@ def _run(name, arrays, axis, out, isa):
     """Validated `arrays` (same shape and dtype) -> result of kernel `name` in `out`."""
     code = _BEST if isa == "auto" else _isa_code(isa)
     a0 = arrays[0]
-    size = a0.size
-    if size == 0:
+    if a0.size == 0:
         return np.empty_like(a0) if out is None else out
-    if axis == a0.ndim - 1 and _direct(arrays, out):
-        # The common case, kept short: it sets the cost of small calls.
-        shape, dtype = a0.shape, a0.dtype
-        n = shape[-1]
-        buffer = _BUFFER[dtype]
-        result = _empty(shape, dtype) if out is None else out
-        kernel, rows = _KERNELS[name][dtype], size // n
-        if len(arrays) == 1:
-            rc = kernel(_from_buffer(buffer, a0), n, _from_buffer(buffer, result), n, rows, n, code)
-        else:
-            rc = kernel(_from_buffer(buffer, a0), n, _from_buffer(buffer, arrays[1]), n,
-                        _from_buffer(buffer, result), n, rows, n, code)
-        if rc != code:
-            _check_rc(rc, code)
-        return result
     ins = _inputs(arrays, axis)
     if out is None:
         shape = a0.shape if axis == a0.ndim - 1 else np.moveaxis(a0, axis, -1).shape
