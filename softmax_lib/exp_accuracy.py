@@ -125,7 +125,7 @@ def main(argv=None):
                    if not (g == e or (np.isnan(g) and np.isnan(e)))]
             ok &= r["max_ulp"] <= GOALS[dtype] and not bad
             print(f"{isa:7} {dtype.name:8} {r['points']:>10} {r['max_ulp']:8.3f} {GOALS[dtype]:5}"
-                  f"  {r['at']!r} ({r['reference']})" + (f"  WRONG: {bad}" if bad else ""))
+                  f"  {float(r['at'])!r} ({r['reference']})" + (f"  WRONG: {bad}" if bad else ""))
     return 0 if ok else 1
 
 
