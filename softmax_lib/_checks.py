@@ -14,10 +14,12 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def float_array(a, name):
     """Return `a` as a float32 or float64 ndarray, or raise naming `name`.
 
-    float32 and float64 are kept; float16 becomes float32; booleans and integers
-    become float64. Complex, object, string and other dtypes raise ``TypeError``
-    (softmax of a complex number is not what anyone meant), as do 0-d arrays
-    (``ValueError``: softmax needs an axis to normalise over).
+    float32 and float64 are kept (in native byte order); float16 becomes float32;
+    booleans and integers become float64. Complex, object, string and other
+    dtypes raise ``TypeError`` (softmax of a complex number is not what anyone
+    meant), as does extended precision (``np.longdouble``: rounding it to float64
+    silently would hide a loss of precision the caller asked to avoid). 0-d arrays
+    raise ``ValueError``: softmax needs an axis to normalise over.
     """
     if type(a) is np.ndarray and a.dtype in FLOAT_DTYPES and a.ndim:
         return a  # the common case, kept cheap: small calls are dominated by overhead
@@ -25,17 +27,22 @@ def float_array(a, name):
         arr = np.asarray(a)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} could not be converted to an array: {exc}") from None
-    kind = arr.dtype.kind
-    if arr.dtype in FLOAT_DTYPES:
-        pass
-    elif arr.dtype == np.float16:
-        arr = arr.astype(np.float32)
-    elif kind in "biu":
+    dtype = arr.dtype
+    if dtype.kind == "f" and dtype.itemsize in (2, 4, 8):
+        # float16 -> float32; big-endian float32/64 -> the same in native order
+        native = np.dtype(np.float32) if dtype.itemsize == 2 else dtype.newbyteorder("=")
+        arr = arr.astype(native, copy=False)
+    elif dtype.kind in "biu":
         arr = arr.astype(np.float64)
+    elif dtype.kind == "f":
+        raise TypeError(
+            f"{name} has dtype {dtype}; softmax_lib computes in float32 or float64: "
+            f"convert it explicitly, e.g. {name}.astype(np.float64)"
+        )
     else:
         raise TypeError(
             f"{name} must hold real numbers (float32, float64, or integers), "
-            f"got dtype {arr.dtype}"
+            f"got dtype {dtype}"
         )
     if arr.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension, got a 0-d array")

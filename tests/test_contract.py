@@ -255,6 +255,7 @@ def test_any_shape_any_axis(impl, shape, axis, dtype):
 @pytest.mark.parametrize("given_dtype, result_dtype", [
     (np.float32, np.float32), (np.float64, np.float64), (np.float16, np.float32),
     (np.int32, np.float64), (np.int64, np.float64), (np.uint8, np.float64), (np.bool_, np.float64),
+    (">f4", np.float32), (">f8", np.float64), (">i4", np.float64),  # big-endian: native results
 ])
 def test_dtype_rules(impl, given_dtype, result_dtype):
     x = np.array([[1, 0, 1], [0, 1, 1]], dtype=given_dtype)
@@ -416,6 +417,16 @@ def test_bad_dtypes_raise_type_error_naming_the_argument(impl, bad):
             getattr(impl, name)(good, bad)
     with pytest.raises(TypeError, match="^y "):
         impl.softmax_jacobian(bad)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps == np.finfo(np.float64).eps,
+                    reason="long double is float64 on this platform")
+def test_extended_precision_is_refused_not_silently_rounded(impl):
+    x = np.ones(3, dtype=np.longdouble)
+    with pytest.raises(TypeError, match=r"^x has dtype .*convert it explicitly"):
+        impl.softmax(x)
+    with pytest.raises(TypeError, match=r"^dy has dtype"):
+        impl.softmax_vjp(np.ones(3), x)
 
 
 def test_ragged_input_raises_type_error(impl):
