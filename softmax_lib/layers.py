@@ -98,8 +98,8 @@ class ReLU(Elementwise):
         return (x > 0).astype(y.dtype)
 
 
-class Softmax(Activation):
-    """Softmax along `axis`; the backward is the O(n) VJP ``y * (dy - <y, dy>)``.
+class AlongAxis(Activation):
+    """An activation that normalises along one axis (softmax and log-softmax).
 
     Parameters
     ----------
@@ -109,6 +109,13 @@ class Softmax(Activation):
 
     def __init__(self, axis=-1):
         self.axis = axis
+
+    def __repr__(self):
+        return f"{type(self).__name__}(axis={self.axis})"
+
+
+class Softmax(AlongAxis):
+    """Softmax along `axis`; the backward is the O(n) VJP ``y * (dy - <y, dy>)``."""
 
     def forward(self, x):
         return softmax_lib.softmax(x, axis=self.axis)
@@ -116,27 +123,12 @@ class Softmax(Activation):
     def backward(self, x, y, dy):
         return softmax_lib.softmax_vjp(y, dy, axis=self.axis)
 
-    def __repr__(self):
-        return f"Softmax(axis={self.axis})"
 
-
-class LogSoftmax(Activation):
-    """Log-softmax along `axis`; the backward is ``dy - exp(y) * sum(dy)``.
-
-    Parameters
-    ----------
-    axis : int, optional
-        The axis to normalise over (default: the last, the class axis).
-    """
-
-    def __init__(self, axis=-1):
-        self.axis = axis
+class LogSoftmax(AlongAxis):
+    """Log-softmax along `axis`; the backward is ``dy - exp(y) * sum(dy)``."""
 
     def forward(self, x):
         return softmax_lib.log_softmax(x, axis=self.axis)
 
     def backward(self, x, y, dy):
         return softmax_lib.log_softmax_vjp(y, dy, axis=self.axis)
-
-    def __repr__(self):
-        return f"LogSoftmax(axis={self.axis})"
