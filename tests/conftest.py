@@ -50,3 +50,20 @@ def impl(request):
 def tolerance(dtype):
     """Relative tolerance for comparing results of one dtype: a few hundred ulps."""
     return 256 * np.finfo(dtype).eps
+
+
+def machine_summary():
+    """One line: NumPy's SIMD groups in effect and the C library's ISAs."""
+    from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+
+    groups = [g for g in __cpu_dispatch__ if __cpu_features__.get(g)] or ["baseline only"]
+    try:
+        from softmax_lib import native
+        isas = ", ".join(native.available_isas())
+    except ImportError:
+        isas = "not built"
+    return f"numpy {np.__version__} dispatch: {' '.join(groups)}; softmax_lib native ISAs: {isas}"
+
+
+def pytest_report_header(config):
+    return machine_summary()
