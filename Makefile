@@ -5,21 +5,39 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 NATIVE := $(wildcard native/*.c native/*.h native/*.py) setup.py pyproject.toml
+# Every package of the test and book environments (and the build requirements) at
+# one version, so a fresh clone resolves what CI resolved: Jupyter Book 1 is in
+# maintenance mode, and with -W and filterwarnings=error any new release in its
+# stack could turn the build red. `make lock` regenerates it from pyproject.toml.
+LOCK   := requirements-lock.txt
+# PIP_CONSTRAINT, unlike -c, also reaches pip's isolated build environment
+# (setuptools, cffi).
+PIP_INSTALL := PIP_CONSTRAINT=$(abspath $(LOCK)) $(PY) -m pip install --quiet
+UV_VERSION  := 0.13.9
 
-.PHONY: test book native clean sanitize test-nosimd
+.PHONY: test book native clean sanitize test-nosimd test-numpy-levels lock
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 
-# Re-install (and so rebuild the C library) whenever the native sources change.
-$(VENV)/.installed-test: $(PY) $(NATIVE)
-	$(PY) -m pip install --quiet -e '.[test,book]'
+# Re-install (and so rebuild the C library) whenever the native sources or the lock change.
+$(VENV)/.installed-test: $(PY) $(NATIVE) $(LOCK)
+	$(PIP_INSTALL) -e '.[test,book]'
 	touch $@
 
-$(VENV)/.installed-book: $(PY) $(NATIVE)
-	$(PY) -m pip install --quiet -e '.[book]'
+$(VENV)/.installed-book: $(PY) $(NATIVE) $(LOCK)
+	$(PIP_INSTALL) -e '.[book]'
 	touch $@
+
+# One resolution for every Python the project supports (markers split it where
+# needed); the build requirements are read from pyproject.toml's [build-system].
+lock: $(PY)
+	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
+	mkdir -p build
+	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		> build/build-requires.in
+	$(VENV)/bin/uv pip compile --quiet --universal --python-version 3.10 --custom-compile-command "make lock" \
+		--extra test --extra book pyproject.toml build/build-requires.in -o $(LOCK)
 
 # Strict: any Sphinx warning, broken reference or cell error fails the build.
 book: $(VENV)/.installed-book
@@ -30,12 +48,23 @@ test: $(VENV)/.installed-test
 
 native: $(VENV)/.installed-test
 
+# The whole suite, book included, as NumPy computes on CPUs below this one: at each
+# lower SIMD dispatch level this CPU has, and at the baseline with the portable C
+# kernels (.ci/numpy_levels.py lists them). Exp, log and sums round differently at
+# each level, so a tolerance that is not a bound shows up here.
+test-numpy-levels: $(VENV)/.installed-test
+	$(PY) .ci/numpy_levels.py | while read -r level settings; do \
+		echo "== the suite at NumPy level $$level: $$settings"; \
+		env $$settings $(PY) -m pytest -p no:cacheprovider || exit 1; \
+	done
+
 # Variants of the C library, each built in a copy of the working tree under
 # build/ (the in-place build stays as it is), then the whole test suite on it.
-# The book's tests are left out of the variants: the chapters execute in a Jupyter
-# kernel that imports the main tree's library, not the variant's, so they would
-# only repeat `make test`'s build (and Chromium cannot start with libasan preloaded).
-VARIANT_SKIP := --ignore=tests/test_book.py --ignore=tests/test_browser.py
+# The no-SIMD variant builds the book too: the chapters' kernels import the
+# variant's library (tests/book_build.py puts its tree first on PYTHONPATH). The
+# sanitizer variant leaves the book out: Chromium and Jupyter's kernels cannot
+# start with libasan preloaded.
+SANITIZE_SKIP := --ignore=tests/test_book.py --ignore=tests/test_browser.py
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -g
 define variant_tree
 	rm -rf $(1) && mkdir -p $(1)
@@ -52,13 +81,13 @@ sanitize: $(VENV)/.installed-test
 	cd build/sanitize && \
 		LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" \
 		ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
-		$(abspath $(PY)) -m pytest -p no:cacheprovider $(VARIANT_SKIP)
+		$(abspath $(PY)) -m pytest -p no:cacheprovider $(SANITIZE_SKIP)
 
 test-nosimd: $(VENV)/.installed-test
 	$(call variant_tree,build/nosimd)
 	SOFTMAX_LIB_NO_SIMD=1 $(PY) build/nosimd/native/build_ffi.py build/nosimd
 	! objdump -d build/nosimd/softmax_lib/_native*.so | grep -q ymm  # no AVX code at all
-	cd build/nosimd && SOFTMAX_LIB_NO_SIMD=1 $(abspath $(PY)) -m pytest -p no:cacheprovider $(VARIANT_SKIP)
+	cd build/nosimd && SOFTMAX_LIB_NO_SIMD=1 $(abspath $(PY)) -m pytest -p no:cacheprovider
 
 clean:
 	rm -rf _build build *.egg-info softmax_lib/_native*.so softmax_lib/_native.c

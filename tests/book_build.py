@@ -4,6 +4,7 @@ Both ``test_book.py`` and ``test_browser.py`` need the built site; :func:`build`
 cached so the (half-minute) build runs once however many tests ask for it.
 """
 import functools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +21,20 @@ BUILD_COMMAND = ["build", str(ROOT), "--all", "-W", "-n", "--keep-going"]
 def build():
     """Run ``jupyter-book build . --all -W -n --keep-going``; the CompletedProcess."""
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    return subprocess.run([str(jupyter_book), *BUILD_COMMAND], cwd=ROOT,
+    return subprocess.run([str(jupyter_book), *BUILD_COMMAND], cwd=ROOT, env=kernel_env(),
                           capture_output=True, text=True, timeout=1800)
+
+
+def kernel_env():
+    """The environment for processes that run chapters: softmax_lib from this tree.
+
+    Kernels (and autodoc) import softmax_lib from ROOT, ahead of the editable
+    install: in a variant tree (``make test-nosimd``) that is the variant's library,
+    so its chapters execute on its kernels. ``NPY_DISABLE_CPU_FEATURES`` and
+    ``SOFTMAX_LIB_ISA`` pass through to the kernels as they are.
+    """
+    path = [str(ROOT), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
 
 
 def toc_files():

@@ -5,6 +5,8 @@ broken reference or cell error fails it), done once per session.
 """
 import re
 import shutil
+import subprocess
+import sys
 
 import jupytext
 import matplotlib.image
@@ -13,7 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from book_build import EXECUTED, HTML, ROOT, build, is_notebook, toc_files
+from book_build import EXECUTED, HTML, ROOT, build, is_notebook, kernel_env, toc_files
 
 PAGES = toc_files()
 NOTEBOOKS = [page for page in PAGES if is_notebook(page)]
@@ -76,7 +78,8 @@ def test_generated_notebook_executes(site, tmp_path):
     """A reader's download runs top to bottom outside the book's tree."""
     notebook = shutil.copy((site / "_sources" / "chapters" / "03_loops.ipynb"), tmp_path)
     nb = nbformat.read(notebook, as_version=4)
-    nbclient.NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    client = nbclient.NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=kernel_env())
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     assert outputs and not [out for out in outputs if out.output_type == "error"]
 
@@ -102,3 +105,11 @@ def test_math_is_served_locally_and_thebe_configured_once(site, page):
     assert len(mathjax) == 1
     assert (site / page).parent.joinpath(mathjax[0].split("?")[0]).resolve().is_file()
     assert "\\operatorname{diag}" in html  # the macros are defined once, in the config
+
+
+def test_chapters_import_this_trees_library(tmp_path):
+    """In a variant tree the chapters must run the variant's C library, not main's."""
+    code = "import softmax_lib, sys; sys.stdout.write(softmax_lib.__file__)"
+    where = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=kernel_env(),
+                           capture_output=True, text=True, check=True).stdout
+    assert where == str(ROOT / "softmax_lib" / "__init__.py")
