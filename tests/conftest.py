@@ -47,9 +47,40 @@ def impl(request):
     return request.param
 
 
-def tolerance(dtype):
-    """Relative tolerance for comparing results of one dtype: a few hundred ulps."""
-    return 256 * np.finfo(dtype).eps
+def unit_roundoff(dtype):
+    """u = eps / 2: one rounding to nearest changes a normal value by at most u relative."""
+    return np.finfo(dtype).eps / 2
+
+
+def tolerance(dtype, n):
+    r"""delta(n): the error bound of softmax and log-softmax of rows of `n` logits in `dtype`.
+
+    With u the unit roundoff, m the row's max, d_j = x_j - m, S = sum_j e^{d_j} >= 1,
+    and s = softmax(x); the errors of each step, relative unless said:
+
+    - d_j = fl(x_j - m): u |d_j|, which exp amplifies into u |d_j| relative in e^{d_j}
+      (exp's condition number is |d|);
+    - exp and log: <= 4 ulp = 8u (NumPy's SIMD float32 exp / log: 2.52 / 3.83 ulp; libm
+      < 1 ulp; this library's AVX2 exp <= 1.5 / 2 ulp, test_exp_accuracy.py);
+    - S: (n - 1) u for any order of summing n terms >= 0, plus the s-weighted mean of the
+      terms' errors, u sum_j s_j |d_j| + 8u <= u (ln n + 8), since
+      sum_j s_j |d_j| = H(s) - ln S <= ln n;
+    - the scaling (a division, or a reciprocal and a product): 2u; the float64 rounding
+      of the 50-digit oracle: u.
+
+    Softmax: |s^_i - s_i| <= s_i u (|d_i| + n + ln n + 19) <= delta s_i + u/e, because
+    s_i |d_i| <= |d_i| e^{-|d_i|} <= 1/e. Log-softmax, y = d - ln S:
+    |y^_i - y_i| <= u |d_i| + u (n + ln n + 7) + 8u ln n (log) + u |y_i| (subtraction)
+    <= 2u |y_i| + delta. So ``rtol = atol = delta`` holds for both, with
+
+        delta = u (n + 9 ln n + 20),
+
+    whatever the logits' scale. float64 n = 9: 6.8e-15; float32 n = 70: 7.7e-6. Tests
+    derive the bounds of the VJPs and the Jacobian from it where they use it.
+    A real mistake (J's diagonal alone, a lost term) is off by ~1e-2 or more.
+    """
+    n = max(int(n), 1)
+    return unit_roundoff(dtype) * (n + 9 * np.log(n) + 20)
 
 
 def machine_summary():
