@@ -71,13 +71,14 @@ check_exports() {  # $1: a venv; only the public API of softmax.h is exported
 }
 
 say "the wheel in a clean venv, outside the tree"
+i=0
 for py in "$PYTHON" ${ABI3_PYTHONS:-}; do
-    venv="$WORK/user-$(basename "$py")"
+    venv="$WORK/user-$i" && i=$((i + 1))
     "$py" -m venv "$venv"
     "$venv/bin/pip" install -q "$WHEEL"
     (cd "$WORK" && "$venv/bin/python" -W error -c "$SMOKE")
 done
-check_exports "$WORK/user-$(basename "$PYTHON")"
+check_exports "$WORK/user-0"
 
 say "the sdist with no C compiler (CC=false)"
 "$PYTHON" -m venv "$WORK/nocc"
