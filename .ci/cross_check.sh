@@ -69,7 +69,12 @@ for src in "${SOURCES[@]}"; do
     objs+=("$dir/${src%.c}.o")
 done
 x86_64-w64-mingw32-gcc -shared -o "$dir/softmax.dll" "${objs[@]}"
-echo "Windows x86_64 GNU (mingw-w64 gcc): OK, C sources with -Werror linked into a DLL, no unresolved symbols; $(avx2_state "$dir/softmax.dll")"
+# GCC on Windows keeps the stack only 16-byte aligned yet spills ymm registers with
+# aligned moves (GCC bug 54412): such a move would crash there at run time.
+spills=$(x86_64-w64-mingw32-objdump -d "$dir/kernels_avx2.o" \
+         | grep -cE 'vmova(p[sd]|dqa)[[:space:]].*%ymm.*\(%r[sb]p\)|vmova(p[sd]|dqa)[[:space:]]+[^,]*\(%r[sb]p\),%ymm' || true)
+if [ "$spills" -gt 0 ]; then echo "Windows GNU: $spills aligned ymm stack moves in kernels_avx2.o (GCC bug 54412)"; exit 1; fi
+echo "Windows x86_64 GNU (mingw-w64 gcc): OK, C sources with -Werror linked into a DLL, no unresolved symbols, no aligned ymm stack spill; $(avx2_state "$dir/softmax.dll")"
 
 # --- Windows x86_64, MSVC ABI, MSVC's code paths (see the header comment)
 dir=$OUT/windows-msvc && mkdir -p "$dir/crt"
