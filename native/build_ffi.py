@@ -93,4 +93,11 @@ ffibuilder.set_source(
 )
 
 if __name__ == "__main__":  # python native/build_ffi.py OUTDIR -> OUTDIR/softmax_lib/_native*.so
-    ffibuilder.compile(tmpdir=sys.argv[1] if len(sys.argv) > 1 else "build/native", verbose=True)
+    import shutil
+
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "build/native").resolve()
+    # Compiled in a folder of its own: setuptools would read a pyproject.toml where
+    # it runs (OUTDIR may be a copy of the project), with whatever version is here.
+    module = Path(ffibuilder.compile(tmpdir=str(out / "build-ffi"), verbose=True))
+    (out / "softmax_lib").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(module, out / "softmax_lib" / module.name)
