@@ -33,10 +33,14 @@ class BuildExt(build_ext):
     """build_ext with per-compiler flags and an optional C library."""
 
     def build_extension(self, ext):
+        required = os.environ.get("SOFTMAX_LIB_REQUIRE_NATIVE", "") not in ("", "0")
+        # optional: setuptools then skips the missing file where it copies the
+        # extension afterwards (editable installs), instead of failing there.
+        ext.optional = not required
         try:
             self._build_native(ext)
         except (CCompilerError, ExecError, PlatformError, OSError) as exc:
-            if os.environ.get("SOFTMAX_LIB_REQUIRE_NATIVE", "") not in ("", "0"):
+            if required:
                 raise
             # pip shows this only with -v; the import-time warning is what users see.
             print(f"softmax_lib: the C library was not built ({type(exc).__name__}: {exc}); "
