@@ -50,8 +50,8 @@ for arch in x86_64 aarch64; do
         "${ZIG[@]}" cc "${target[@]}" "${WARN[@]}" -fvisibility=hidden -fPIC -I"$SRC" -c "$SRC/$src" -o "$dir/${src%.c}.o"
         objs+=("$dir/${src%.c}.o")
     done
-    # cffi's generated code is compiled without -Werror, as in a real build (not ours to fix)
-    "${ZIG[@]}" cc "${target[@]}" -O2 -fvisibility=hidden -fPIC -I"$SRC" -I"$PYINC" -c "$OUT/_native.c" -o "$dir/_native.o"
+    # cffi's generated module with the same flags: CI's macOS build uses -Werror on it too
+    "${ZIG[@]}" cc "${target[@]}" "${WARN[@]}" -fvisibility=hidden -fPIC -I"$SRC" -I"$PYINC" -c "$OUT/_native.c" -o "$dir/_native.o"
     "${ZIG[@]}" cc "${target[@]}" -shared -Wl,-undefined,dynamic_lookup -o "$dir/_native.abi3.so" "$dir/_native.o" "${objs[@]}"
     # (a dylib: zig's linker has no -bundle; the linker's own __dso_handle and
     # __mh_dylib_header are left out of the comparison)
