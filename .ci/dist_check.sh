@@ -62,7 +62,8 @@ print(f"python {sys.version.split()[0]}: softmax_lib {softmax_lib.__version__}, 
 '
 check_exports() {  # $1: a venv; only the public API of softmax.h is exported
     local so want got
-    so=$("$1/bin/python" -c 'import softmax_lib._native as m; print(m.__file__)')
+    so=$(cd "$WORK" && "$1/bin/python" -c 'import softmax_lib._native as m; print(m.__file__)')  # not the tree's
+    case "$so" in "$1"/*) ;; *) echo "imported $so, not the venv's"; exit 1;; esac
     want=$( (sed -n '/cffi-cdef-begin/,/cffi-cdef-end/p' "$WORK/src/native/softmax.h" \
              | sed 's:/\*.*\*/::' | grep -o '\bsm_[a-z0-9_]*(' | tr -d '('; echo PyInit__native) | sort -u)
     got=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TtDdBbRrVvWwi]$/ {print $3}' | sort -u)
