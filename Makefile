@@ -91,3 +91,27 @@ test-nosimd: $(VENV)/.installed-test
 
 clean:
 	rm -rf _build build *.egg-info softmax_lib/_native*.so softmax_lib/_native.c
+
+# ---- Packaging and portability checks (issue 13): append-only, self-contained ----
+.PHONY: dist-check cross-check lint-workflows
+
+# From a fresh clone: sdist -> wheel -> installs in clean venvs (native backend,
+# public symbols only), and the sdist with no C compiler (NumPy backend, one warning).
+# ABI3_PYTHONS="python3.10 python3.13" also tries the abi3 wheel on those.
+dist-check:
+	bash .ci/dist_check.sh
+
+# The C library compiled for macOS x86_64/arm64 (zig cc) and Windows x86_64 (mingw-w64
+# gcc; MSVC ABI via clang-cl). Needs Debian's mingw-w64 clang lld llvm.
+cross-check: $(PY)
+	$(PY) -m pip install --quiet cffi ziglang
+	PYTHON=$(abspath $(PY)) bash .ci/cross_check.sh
+
+# GitHub workflows against the vendored schema (offline), every job with a timeout;
+# cibuildwheel rejects unknown or misspelt options of [tool.cibuildwheel].
+lint-workflows: $(PY)
+	$(PY) -m pip install --quiet check-jsonschema cibuildwheel
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema custom.github-workflows-require-timeout .github/workflows/*.yml
+	for platform in linux macos windows; do \
+		$(VENV)/bin/cibuildwheel --print-build-identifiers --platform $$platform || exit 1; done

@@ -11,7 +11,27 @@
 #include "softmax.h"
 #include "kernels.h"
 
-#if SM_HAVE_AVX2
+#if SM_HAVE_AVX2 && defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+
+/* MSVC has no <cpuid.h> nor GNU asm: the same checks through its intrinsics. */
+static int cpu_has_avx2_fma(void)
+{
+    int r[4];  /* eax, ebx, ecx, edx */
+    __cpuid(r, 0);
+    const int max_leaf = r[0];
+    if (max_leaf < 7)
+        return 0;
+    __cpuid(r, 1);
+    const unsigned int ecx = (unsigned int)r[2];
+    if (!((ecx >> 27) & 1 && (ecx >> 28) & 1 && (ecx >> 12) & 1))  /* OSXSAVE, AVX, FMA */
+        return 0;
+    if ((_xgetbv(0) & 0x6) != 0x6)  /* XMM and YMM state enabled by the OS */
+        return 0;
+    __cpuidex(r, 7, 0);
+    return ((unsigned int)r[1] >> 5) & 1;  /* AVX2 */
+}
+#elif SM_HAVE_AVX2
 #include <cpuid.h>
 
 static int cpu_has_avx2_fma(void)
@@ -121,7 +141,12 @@ static int may_write(const void *in, ptrdiff_t in_stride, const void *out, ptrdi
     return in_hi <= out_lo || out_hi <= in_lo;
 }
 
-#define MISALIGNED(p, T) (((uintptr_t)(p) % _Alignof(T)) != 0)
+#if defined(_MSC_VER) && !defined(__clang__)
+#define ALIGNOF(T) __alignof(T)  /* MSVC's C has _Alignof only under /std:c11 */
+#else
+#define ALIGNOF(T) _Alignof(T)
+#endif
+#define MISALIGNED(p, T) (((uintptr_t)(p) % ALIGNOF(T)) != 0)
 
 #if SM_HAVE_AVX2
 /* VJP outputs at least this large (about a large L3 cache) are written with

@@ -25,7 +25,11 @@
 
 #include <immintrin.h>
 
+#if defined(__GNUC__) || defined(__clang__)
 #define SM_AVX2 __attribute__((target("avx2,fma")))
+#else /* MSVC: no target attribute, and none needed to use the intrinsics */
+#define SM_AVX2
+#endif
 
 /* Steps 1 and 2 for x already in range: exp(r), and t holding n in its low bits. */
 SM_AVX2 static inline __m256 exp_reduced_ps(__m256 x, __m256 *t)

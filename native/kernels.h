@@ -12,9 +12,11 @@
 
 #include <stddef.h>
 
-/* AVX2 code exists only on x86-64 with a GCC-compatible compiler (for the
- * target attribute and <immintrin.h>), and not when the build asks for none. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(SOFTMAX_NO_SIMD)
+/* AVX2 code exists only on x86-64, with a GCC-compatible compiler (target
+ * attribute) or MSVC (which compiles any intrinsic; setup.py gives kernels_avx2.c
+ * /arch:AVX2 for VEX encoding), and not when the build asks for none. */
+#if ((defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))) || defined(_M_X64)) \
+    && !defined(SOFTMAX_NO_SIMD)
 #define SM_HAVE_AVX2 1
 #else
 #define SM_HAVE_AVX2 0

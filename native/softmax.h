@@ -27,6 +27,13 @@
 extern "C" {
 #endif
 
+/* Exported: exactly these functions. build_ffi.py compiles with
+ * -fvisibility=hidden (ELF, Mach-O), so nothing else leaves the library;
+ * PE/COFF (Windows) exports only what is marked, i.e. Python's PyInit. */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32)
+#pragma GCC visibility push(default)
+#endif
+
 /* cffi-cdef-begin */
 
 /* Instruction sets; the values are stable (Python and tests use them). */
@@ -113,6 +120,10 @@ int32_t sm_copy_f32(const float *src, float *dst, size_t n, int32_t store);
 int32_t sm_triad_f32(float *a, const float *b, const float *c, float s, size_t n, int32_t store);
 
 /* cffi-cdef-end */
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

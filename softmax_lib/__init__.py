@@ -7,12 +7,30 @@ live in :mod:`softmax_lib.loops`, :mod:`softmax_lib.vectorized` and
 :mod:`softmax_lib.native`. The activation and loss classes of the loss-agnostic
 layer protocol are here too (:mod:`softmax_lib.layers`, :mod:`softmax_lib.losses`).
 """
+import warnings
+
 from . import vectorized
+
+__version__ = "0.1.0"
+
+
+class NativeLibraryWarning(RuntimeWarning):
+    """The C library is missing, so ``softmax_lib`` runs on NumPy (same contract, slower)."""
+
 
 try:
     from . import native as _fastest
-except ImportError:  # the C library was not built: NumPy is the fastest we have
+except ImportError as exc:  # not compiled (no C compiler at install): NumPy is the fastest we have
     _fastest = vectorized
+    # Module code runs once per process, so this is said once.
+    warnings.warn(
+        f"softmax_lib's C library could not be imported ({exc}); it was probably not "
+        "compiled because no C compiler was found at install. Using the NumPy backend "
+        "(softmax_lib.BACKEND == 'vectorized'), which is slower. For the native "
+        "backend, install a C compiler (gcc or clang; on Windows, Visual Studio's C++ "
+        "Build Tools) and reinstall from source: pip install --force-reinstall "
+        "--no-cache-dir --no-binary softmax_lib softmax_lib",
+        NativeLibraryWarning, stacklevel=2)
 
 softmax = _fastest.softmax
 log_softmax = _fastest.log_softmax
@@ -27,7 +45,7 @@ from .losses import MSE, NLL, BinaryCrossEntropy, CrossEntropy, KLDivergence  # 
 
 __all__ = [
     "softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian",
-    "BACKEND",
+    "BACKEND", "NativeLibraryWarning", "__version__",
     "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "LogSoftmax",
     "MSE", "CrossEntropy", "NLL", "BinaryCrossEntropy", "KLDivergence",
 ]

@@ -3,6 +3,11 @@
 The build is the one ``make book`` runs (``-W -n --keep-going``: any warning,
 broken reference or cell error fails it), done once per session.
 """
+import pytest
+
+# The book extra (pip install -e '.[test,book]'); with `test` alone these skip.
+pytest.importorskip("jupyter_book", reason="the book extra is not installed")
+
 import re
 import shutil
 import subprocess
@@ -13,7 +18,6 @@ import matplotlib.image
 import nbclient
 import nbformat
 import numpy as np
-import pytest
 
 from book_build import EXECUTED, HTML, ROOT, build, is_notebook, kernel_env, toc_files
 

@@ -11,6 +11,11 @@ Chromium is Debian's package (/usr/bin/chromium), driven through the DevTools
 protocol by Playwright's Python package (its own browser downloads are not used).
 On CI (``CI`` set) a missing Chromium fails the test instead of skipping it.
 """
+import pytest
+
+# The book extra (pip install -e '.[test,book]'); with `test` alone these skip.
+pytest.importorskip("jupyter_book", reason="the book extra is not installed")
+
 import functools
 import http.server
 import os
@@ -20,8 +25,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-
-import pytest
 
 from book_build import HTML, build
 
