@@ -30,14 +30,15 @@ $(VENV)/.installed-book: $(PY) $(NATIVE) $(LOCK)
 	touch $@
 
 # One resolution for every Python the project supports (markers split it where
-# needed); the build requirements are read from pyproject.toml's [build-system].
+# needed); the build requirements are read from pyproject.toml's [build-system],
+# the packaging and lint tools from .ci/tools.in.
 lock: $(PY)
 	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
 	mkdir -p build
 	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
 		> build/build-requires.in
 	$(VENV)/bin/uv pip compile --quiet --universal --python-version 3.10 --custom-compile-command "make lock" \
-		--extra test --extra book pyproject.toml build/build-requires.in -o $(LOCK)
+		--extra test --extra book pyproject.toml build/build-requires.in .ci/tools.in -o $(LOCK)
 
 # Strict: any Sphinx warning, broken reference or cell error fails the build.
 book: $(VENV)/.installed-book
@@ -99,18 +100,18 @@ clean:
 # public symbols only), and the sdist with no C compiler (NumPy backend, one warning).
 # ABI3_PYTHONS="python3.10 python3.13" also tries the abi3 wheel on those.
 dist-check:
-	bash .ci/dist_check.sh
+	PIP_CONSTRAINT=$(abspath $(LOCK)) bash .ci/dist_check.sh
 
 # The C library compiled for macOS x86_64/arm64 (zig cc) and Windows x86_64 (mingw-w64
 # gcc; MSVC ABI via clang-cl). Needs Debian's mingw-w64 clang lld llvm.
 cross-check: $(PY)
-	$(PY) -m pip install --quiet cffi ziglang
+	$(PIP_INSTALL) cffi ziglang
 	PYTHON=$(abspath $(PY)) bash .ci/cross_check.sh
 
 # GitHub workflows against the vendored schema (offline), every job with a timeout;
 # cibuildwheel rejects unknown or misspelt options of [tool.cibuildwheel].
 lint-workflows: $(PY)
-	$(PY) -m pip install --quiet check-jsonschema cibuildwheel
+	$(PIP_INSTALL) check-jsonschema cibuildwheel
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema custom.github-workflows-require-timeout .github/workflows/*.yml
 	for platform in linux macos windows; do \

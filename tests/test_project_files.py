@@ -18,6 +18,8 @@ import jsonschema
 import pytest
 import yaml
 
+import softmax_lib
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pytest depends on tomli below 3.11
@@ -26,6 +28,8 @@ else:  # pytest depends on tomli below 3.11
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = Path(__file__).resolve().parent / "data" / "cff-1.2.0-schema.json"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+# The version is dynamic: setuptools reads softmax_lib.__version__.
+VERSION = softmax_lib.__version__
 CONTRIBUTING = (ROOT / "CONTRIBUTING.md").read_text()
 CHANGE_TYPES = {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
 
@@ -63,8 +67,8 @@ def test_the_schema_check_catches_a_broken_citation(citation, break_it):
 
 
 def test_citation_matches_the_project(citation):
-    assert citation["version"] == PYPROJECT["version"]
-    assert citation["license"] == PYPROJECT["license"]["text"]
+    assert citation["version"] == VERSION
+    assert citation["license"] == PYPROJECT["license"]
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert citation["authors"] == [{"name": config["author"]}]
 
@@ -81,8 +85,8 @@ def test_changelog_follows_keep_a_changelog():
         assert match, f"release heading {heading!r} is not '[X.Y.Z] - YYYY-MM-DD'"
         versions.append(tuple(map(int, match.groups())))
     assert versions == sorted(versions, reverse=True), "releases are not newest first"
-    current = tuple(map(int, PYPROJECT["version"].split(".")))
-    assert current in versions, f"no section for pyproject's version {PYPROJECT['version']}"
+    current = tuple(map(int, VERSION.split(".")))
+    assert current in versions, f"no section for the version {VERSION}"
     types = set(re.findall(r"^### (.*)$", text, re.M))
     assert types <= CHANGE_TYPES, f"not Keep a Changelog change types: {types - CHANGE_TYPES}"
 
