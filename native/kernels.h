@@ -20,6 +20,9 @@
 #define SM_HAVE_AVX2 0
 #endif
 
+/* ln 2: the log-softmax VJP switches to expm1 where y > -ln 2 (kernels_scalar.c). */
+#define SM_LN2 0.69314718055994530942
+
 typedef void (*sm_row_f32)(const float *x, float *out, size_t n);
 typedef void (*sm_row_f64)(const double *x, double *out, size_t n);
 typedef void (*sm_vjp_row_f32)(const float *y, const float *dy, float *out, size_t n);

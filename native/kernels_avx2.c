@@ -79,6 +79,17 @@ SM_AVX2 static inline void flush_ps(__m256 *s0, __m256 *s1, __m256 *s2, __m256 *
     *s0 = *s1 = *s2 = *s3 = _mm256_setzero_ps();
 }
 
+/* log-softmax counts the entries equal to the maximum in int32 lanes (adding
+ * the all-ones compare masks, so the count is negative); moved into a double
+ * accumulator at each flush, so no lane can overflow. */
+SM_AVX2 static inline void flush_count(__m256i *c, __m256d *total)
+{
+    const __m256d lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(*c));
+    const __m256d hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(*c, 1));
+    *total = _mm256_sub_pd(*total, _mm256_add_pd(lo, hi));
+    *c = _mm256_setzero_si256();
+}
+
 /* Rows of at least this many bytes (larger than the L1 cache) have the exp
  * pass prefetch the next row, so that the next max pass reads the cache, not
  * memory. Shorter rows gain nothing: the hardware prefetcher keeps up. */
@@ -166,13 +177,23 @@ SM_AVX2 static double exp_sum_f32(const float *x, float m, float *out, size_t n)
     return hsum_pd(total);
 }
 
-/* sum(exp(x - m)), storing x - m in out. */
-SM_AVX2 static double shifted_exp_sum_f32(const float *x, float m, float *out, size_t n)
+/* sum(exp(x - m)) over all but one maximum, storing x - m in out: the `rest`
+ * of lse = m + log1p(rest) (kernels_scalar.c says why). Entries with x - m == 0
+ * are kept out of the sum and counted instead; rest = sum + (count - 1). */
+SM_AVX2 static double shifted_rest_f32(const float *x, float m, float *out, size_t n)
 {
-    const __m256 vm = _mm256_set1_ps(m);
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    __m256d total = _mm256_setzero_pd();
+    const __m256 vm = _mm256_set1_ps(m), zero = _mm256_setzero_ps();
+    __m256 s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+    __m256i tops = _mm256_setzero_si256();
+    __m256d total = _mm256_setzero_pd(), count = _mm256_setzero_pd();
     const size_t ahead = n * sizeof(float) >= PREFETCH_ROW_BYTES ? n * sizeof(float) : 0;
+/* exp(d) where d != 0, and the d == 0 lanes counted (as -1s) in tops */
+#define SM_REST_PS(d, e)                                         \
+    do {                                                         \
+        const __m256 z = _mm256_cmp_ps(d, zero, _CMP_EQ_OQ);     \
+        tops = _mm256_add_epi32(tops, _mm256_castps_si256(z));   \
+        e = _mm256_andnot_ps(z, e);                              \
+    } while (0)
     size_t i = 0;
     while (i + 32 <= n) {
         const size_t stop = n - i > FLUSH_BLOCK ? i + FLUSH_BLOCK : n;
@@ -181,10 +202,16 @@ SM_AVX2 static double shifted_exp_sum_f32(const float *x, float m, float *out, s
                 prefetch_ahead(x + i, ahead);
                 prefetch_ahead(x + i + 16, ahead);
             }
-            const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm), e0 = sm_exp256_ps(d0);
-            const __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm), e1 = sm_exp256_ps(d1);
-            const __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vm), e2 = sm_exp256_ps(d2);
-            const __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vm), e3 = sm_exp256_ps(d3);
+            const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm);
+            const __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm);
+            const __m256 d2 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 16), vm);
+            const __m256 d3 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 24), vm);
+            __m256 e0 = sm_exp256_ps(d0), e1 = sm_exp256_ps(d1);
+            __m256 e2 = sm_exp256_ps(d2), e3 = sm_exp256_ps(d3);
+            SM_REST_PS(d0, e0);
+            SM_REST_PS(d1, e1);
+            SM_REST_PS(d2, e2);
+            SM_REST_PS(d3, e3);
             _mm256_storeu_ps(out + i, d0);
             _mm256_storeu_ps(out + i + 8, d1);
             _mm256_storeu_ps(out + i + 16, d2);
@@ -195,22 +222,29 @@ SM_AVX2 static double shifted_exp_sum_f32(const float *x, float m, float *out, s
             s3 = _mm256_add_ps(s3, e3);
         }
         flush_ps(&s0, &s1, &s2, &s3, &total);
+        flush_count(&tops, &count);
     }
     for (; i + 8 <= n; i += 8) {
-        const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm), e = sm_exp256_ps(d);
+        const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm);
+        __m256 e = sm_exp256_ps(d);
+        SM_REST_PS(d, e);
         _mm256_storeu_ps(out + i, d);
         s0 = _mm256_add_ps(s0, e);
     }
     if (i < n) {
         const __m256i k = tail_ps(n - i);
         const __m256 d = _mm256_sub_ps(_mm256_maskload_ps(x + i, k), vm);
-        __m256 e = sm_exp256_ps(d);
-        e = _mm256_and_ps(e, _mm256_castsi256_ps(k));  /* exp(0 - m) of the empty lanes */
+        /* the empty lanes: exp(0 - m) cleared, and 0 - m == 0 not counted */
+        const __m256 z = _mm256_and_ps(_mm256_cmp_ps(d, zero, _CMP_EQ_OQ), _mm256_castsi256_ps(k));
+        tops = _mm256_add_epi32(tops, _mm256_castps_si256(z));
+        const __m256 e = _mm256_and_ps(_mm256_andnot_ps(z, sm_exp256_ps(d)), _mm256_castsi256_ps(k));
         _mm256_maskstore_ps(out + i, k, d);
         s1 = _mm256_add_ps(s1, e);
     }
+#undef SM_REST_PS
     flush_ps(&s0, &s1, &s2, &s3, &total);
-    return hsum_pd(total);
+    flush_count(&tops, &count);
+    return hsum_pd(total) + (hsum_pd(count) - 1.0);
 }
 
 SM_AVX2 void sm_avx2_softmax_f32(const float *x, float *out, size_t n)
@@ -231,8 +265,8 @@ SM_AVX2 void sm_avx2_log_softmax_f32(const float *x, float *out, size_t n)
 {
     const float m = max_f32(x, n);
     /* x - m goes to out during the exp pass, whose arithmetic hides the
-     * memory traffic; then (x - m) - lse, in that order: exact near the max */
-    const __m256 vlse = _mm256_set1_ps((float)log(shifted_exp_sum_f32(x, m, out, n)));
+     * memory traffic; then (x - m) - log1p(rest), in that order: exact near the max */
+    const __m256 vlse = _mm256_set1_ps((float)log1p(shifted_rest_f32(x, m, out, n)));
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(out + i, _mm256_sub_ps(_mm256_loadu_ps(out + i), vlse));
@@ -307,18 +341,86 @@ SM_AVX2 static double sum_f32(const float *dy, size_t n)
     return hsum_pd(total);
 }
 
+/* expm1(y) = exp(y) - 1 for 4 doubles, for the log-softmax VJP's top class
+ * (kernels_scalar.c): where |y| <= ln 2, the Taylor series y (1 + y/2! + ... +
+ * y^16/17!) by Horner's rule, whose truncation is below (ln 2)^17 / 18! < 1e-17
+ * relative; elsewhere exp(y) - 1, which cannot cancel there (|exp(y) - 1| >= 1/2). */
+SM_AVX2 static inline __m256d expm1_pd(__m256d y)
+{
+    static const double inv_fact[17] = {  /* 1/k!, k = 1..17 */
+        1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320,
+        1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0,
+        1.0 / 87178291200.0, 1.0 / 1307674368000.0, 1.0 / 20922789888000.0,
+        1.0 / 355687428096000.0};
+    __m256d p = _mm256_set1_pd(inv_fact[16]);
+    for (int k = 15; k >= 0; --k)
+        p = _mm256_fmadd_pd(p, y, _mm256_set1_pd(inv_fact[k]));
+    const __m256d taylor = _mm256_mul_pd(y, p);
+    const __m256d small = _mm256_cmp_pd(_mm256_andnot_pd(_mm256_set1_pd(-0.0), y),
+                                        _mm256_set1_pd(SM_LN2), _CMP_LE_OQ);
+    if (_mm256_movemask_pd(small) == 0xF)
+        return taylor;
+    return _mm256_blendv_pd(_mm256_sub_pd(sm_exp256_pd(y), _mm256_set1_pd(1.0)), taylor, small);
+}
+
+/* expm1 for 8 floats, as expm1_pd with 9 terms (truncation (ln 2)^9 / 10! =
+ * 1.0e-8 relative, below u = 6e-8) evaluated in float. */
+SM_AVX2 static inline __m256 expm1_ps(__m256 y)
+{
+    static const float inv_fact[9] = {1.0f, 1.0f / 2, 1.0f / 6, 1.0f / 24, 1.0f / 120, 1.0f / 720,
+                                       1.0f / 5040, 1.0f / 40320, 1.0f / 362880};
+    __m256 p = _mm256_set1_ps(inv_fact[8]);
+    for (int k = 7; k >= 0; --k)
+        p = _mm256_fmadd_ps(p, y, _mm256_set1_ps(inv_fact[k]));
+    const __m256 taylor = _mm256_mul_ps(y, p);
+    const __m256 small = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), y),
+                                       _mm256_set1_ps((float)SM_LN2), _CMP_LE_OQ);
+    if (_mm256_movemask_ps(small) == 0xFF)
+        return taylor;
+    return _mm256_blendv_ps(_mm256_sub_ps(sm_exp256_ps(y), _mm256_set1_ps(1.0f)), taylor, small);
+}
+
+/* A masked load of y for the log-softmax VJP: -1 in the lanes outside the mask,
+ * which are computed and never stored: 0 would take the top-class path, -inf
+ * the slow path of exp (subnormal arithmetic, measured 3x slower at n = 10). */
+SM_AVX2 static inline __m256 maskload_y_ps(const float *y, __m256i k)
+{
+    return _mm256_blendv_ps(_mm256_set1_ps(-1.0f), _mm256_maskload_ps(y, k), _mm256_castsi256_ps(k));
+}
+
+SM_AVX2 static inline __m256d maskload_y_pd(const double *y, __m256i k)
+{
+    return _mm256_blendv_pd(_mm256_set1_pd(-1.0), _mm256_maskload_pd(y, k), _mm256_castsi256_pd(k));
+}
+
+/* The lanes `top` of r replaced by (dy - T) - expm1(y) T; out of line, so that
+ * the common loop keeps its registers. */
+SM_AVX2 __attribute__((noinline)) static __m256 top_vjp_ps(__m256 y, __m256 dy, __m256 r, __m256 top, __m256 total)
+{
+    return _mm256_blendv_ps(r, _mm256_fnmadd_ps(expm1_ps(y), total, _mm256_sub_ps(dy, total)), top);
+}
+
+/* dy - exp(y) T for 8 lanes;
+ * where y > -ln 2 (exp(y) > 1/2: at most one entry of a log-softmax row),
+ * (dy - T) - expm1(y) T instead, which keeps the 1 - exp(y) that exp(y) rounds
+ * away (kernels_scalar.c). */
+SM_AVX2 static inline __m256 log_softmax_vjp_ps(__m256 y, __m256 dy, __m256 total)
+{
+    const __m256 r = _mm256_fnmadd_ps(sm_exp256_ps(y), total, dy);  /* exp(y) = softmax(x) */
+    const __m256 top = _mm256_cmp_ps(y, _mm256_set1_ps((float)-SM_LN2), _CMP_GT_OQ);
+    return _mm256_testz_ps(top, top) ? r : top_vjp_ps(y, dy, r, top, total);
+}
+
 SM_AVX2 void sm_avx2_log_softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n)
 {
     const __m256 total = _mm256_set1_ps((float)sum_f32(dy, n));
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 s = sm_exp256_ps(_mm256_loadu_ps(y + i));  /* softmax(x) */
-        _mm256_storeu_ps(out + i, _mm256_fnmadd_ps(s, total, _mm256_loadu_ps(dy + i)));
-    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, log_softmax_vjp_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(dy + i), total));
     if (i < n) {
         const __m256i k = tail_ps(n - i);
-        const __m256 s = sm_exp256_ps(_mm256_maskload_ps(y + i, k));
-        _mm256_maskstore_ps(out + i, k, _mm256_fnmadd_ps(s, total, _mm256_maskload_ps(dy + i, k)));
+        _mm256_maskstore_ps(out + i, k, log_softmax_vjp_ps(maskload_y_ps(y + i, k),
+                                                           _mm256_maskload_ps(dy + i, k), total));
     }
 }
 
@@ -400,21 +502,35 @@ SM_AVX2 static double exp_sum_f64(const double *x, double m, double *out, size_t
 }
 
 /* sum(exp(x - m)), storing x - m in out. */
-SM_AVX2 static double shifted_exp_sum_f64(const double *x, double m, double *out, size_t n)
+/* As shifted_rest_f32; double lanes need no flushing, and count in int64. */
+SM_AVX2 static double shifted_rest_f64(const double *x, double m, double *out, size_t n)
 {
-    const __m256d vm = _mm256_set1_pd(m);
-    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    const __m256d vm = _mm256_set1_pd(m), zero = _mm256_setzero_pd();
+    __m256d s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+    __m256i tops = _mm256_setzero_si256();
     const size_t ahead = n * sizeof(double) >= PREFETCH_ROW_BYTES ? n * sizeof(double) : 0;
+#define SM_REST_PD(d, e)                                         \
+    do {                                                         \
+        const __m256d z = _mm256_cmp_pd(d, zero, _CMP_EQ_OQ);    \
+        tops = _mm256_add_epi64(tops, _mm256_castpd_si256(z));   \
+        e = _mm256_andnot_pd(z, e);                              \
+    } while (0)
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         if (ahead) {  /* the same place in the next row, 2 lines */
             prefetch_ahead(x + i, ahead);
             prefetch_ahead(x + i + 8, ahead);
         }
-        const __m256d d0 = _mm256_sub_pd(_mm256_loadu_pd(x + i), vm), e0 = sm_exp256_pd(d0);
-        const __m256d d1 = _mm256_sub_pd(_mm256_loadu_pd(x + i + 4), vm), e1 = sm_exp256_pd(d1);
-        const __m256d d2 = _mm256_sub_pd(_mm256_loadu_pd(x + i + 8), vm), e2 = sm_exp256_pd(d2);
-        const __m256d d3 = _mm256_sub_pd(_mm256_loadu_pd(x + i + 12), vm), e3 = sm_exp256_pd(d3);
+        const __m256d d0 = _mm256_sub_pd(_mm256_loadu_pd(x + i), vm);
+        const __m256d d1 = _mm256_sub_pd(_mm256_loadu_pd(x + i + 4), vm);
+        const __m256d d2 = _mm256_sub_pd(_mm256_loadu_pd(x + i + 8), vm);
+        const __m256d d3 = _mm256_sub_pd(_mm256_loadu_pd(x + i + 12), vm);
+        __m256d e0 = sm_exp256_pd(d0), e1 = sm_exp256_pd(d1);
+        __m256d e2 = sm_exp256_pd(d2), e3 = sm_exp256_pd(d3);
+        SM_REST_PD(d0, e0);
+        SM_REST_PD(d1, e1);
+        SM_REST_PD(d2, e2);
+        SM_REST_PD(d3, e3);
         _mm256_storeu_pd(out + i, d0);
         _mm256_storeu_pd(out + i + 4, d1);
         _mm256_storeu_pd(out + i + 8, d2);
@@ -425,19 +541,26 @@ SM_AVX2 static double shifted_exp_sum_f64(const double *x, double m, double *out
         s3 = _mm256_add_pd(s3, e3);
     }
     for (; i + 4 <= n; i += 4) {
-        const __m256d d = _mm256_sub_pd(_mm256_loadu_pd(x + i), vm), e = sm_exp256_pd(d);
+        const __m256d d = _mm256_sub_pd(_mm256_loadu_pd(x + i), vm);
+        __m256d e = sm_exp256_pd(d);
+        SM_REST_PD(d, e);
         _mm256_storeu_pd(out + i, d);
         s0 = _mm256_add_pd(s0, e);
     }
     if (i < n) {
         const __m256i k = tail_pd(n - i);
         const __m256d d = _mm256_sub_pd(_mm256_maskload_pd(x + i, k), vm);
-        __m256d e = sm_exp256_pd(d);
-        e = _mm256_and_pd(e, _mm256_castsi256_pd(k));
+        const __m256d z = _mm256_and_pd(_mm256_cmp_pd(d, zero, _CMP_EQ_OQ), _mm256_castsi256_pd(k));
+        tops = _mm256_add_epi64(tops, _mm256_castpd_si256(z));
+        const __m256d e = _mm256_and_pd(_mm256_andnot_pd(z, sm_exp256_pd(d)), _mm256_castsi256_pd(k));
         _mm256_maskstore_pd(out + i, k, d);
         s1 = _mm256_add_pd(s1, e);
     }
-    return hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
+#undef SM_REST_PD
+    int64_t lanes[4];
+    _mm256_storeu_si256((__m256i *)lanes, tops);
+    const double count = -(double)(lanes[0] + lanes[1] + lanes[2] + lanes[3]);
+    return hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3))) + (count - 1.0);
 }
 
 SM_AVX2 void sm_avx2_softmax_f64(const double *x, double *out, size_t n)
@@ -457,7 +580,7 @@ SM_AVX2 void sm_avx2_softmax_f64(const double *x, double *out, size_t n)
 SM_AVX2 void sm_avx2_log_softmax_f64(const double *x, double *out, size_t n)
 {
     const double m = max_f64(x, n);
-    const __m256d vlse = _mm256_set1_pd(log(shifted_exp_sum_f64(x, m, out, n)));
+    const __m256d vlse = _mm256_set1_pd(log1p(shifted_rest_f64(x, m, out, n)));
     size_t i = 0;
     for (; i + 4 <= n; i += 4)
         _mm256_storeu_pd(out + i, _mm256_sub_pd(_mm256_loadu_pd(out + i), vlse));
@@ -520,18 +643,30 @@ SM_AVX2 static double sum_f64(const double *dy, size_t n)
     return hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3)));
 }
 
+/* As top_vjp_ps, for 4 doubles. */
+SM_AVX2 __attribute__((noinline)) static __m256d top_vjp_pd(__m256d y, __m256d dy, __m256d r, __m256d top, __m256d total)
+{
+    return _mm256_blendv_pd(r, _mm256_fnmadd_pd(expm1_pd(y), total, _mm256_sub_pd(dy, total)), top);
+}
+
+/* As log_softmax_vjp_ps, for 4 doubles. */
+SM_AVX2 static inline __m256d log_softmax_vjp_pd(__m256d y, __m256d dy, __m256d total)
+{
+    const __m256d r = _mm256_fnmadd_pd(sm_exp256_pd(y), total, dy);
+    const __m256d top = _mm256_cmp_pd(y, _mm256_set1_pd(-SM_LN2), _CMP_GT_OQ);
+    return _mm256_testz_pd(top, top) ? r : top_vjp_pd(y, dy, r, top, total);
+}
+
 SM_AVX2 void sm_avx2_log_softmax_vjp_f64(const double *y, const double *dy, double *out, size_t n)
 {
     const __m256d total = _mm256_set1_pd(sum_f64(dy, n));
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const __m256d s = sm_exp256_pd(_mm256_loadu_pd(y + i));
-        _mm256_storeu_pd(out + i, _mm256_fnmadd_pd(s, total, _mm256_loadu_pd(dy + i)));
-    }
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(out + i, log_softmax_vjp_pd(_mm256_loadu_pd(y + i), _mm256_loadu_pd(dy + i), total));
     if (i < n) {
         const __m256i k = tail_pd(n - i);
-        const __m256d s = sm_exp256_pd(_mm256_maskload_pd(y + i, k));
-        _mm256_maskstore_pd(out + i, k, _mm256_fnmadd_pd(s, total, _mm256_maskload_pd(dy + i, k)));
+        _mm256_maskstore_pd(out + i, k, log_softmax_vjp_pd(maskload_y_pd(y + i, k),
+                                                           _mm256_maskload_pd(dy + i, k), total));
     }
 }
 
@@ -585,6 +720,11 @@ static inline size_t head_count(const void *p, size_t size, size_t n)
 
 #define MASKLOAD_PS(p) _mm256_maskload_ps(p, k)
 #define MASKLOAD_PD(p) _mm256_maskload_pd(p, k)
+/* the loads of y in the log-softmax VJPs (VALUE pastes Y_ to the load's name) */
+#define Y_MASKLOAD_PS(p) maskload_y_ps(p, k)
+#define Y_MASKLOAD_PD(p) maskload_y_pd(p, k)
+#define Y__mm256_loadu_ps(p) _mm256_loadu_ps(p)
+#define Y__mm256_loadu_pd(p) _mm256_loadu_pd(p)
 #define STREAM_F32(value) \
     SM_STREAM_LOOP(float, 8, tail_ps, MASKLOAD_PS, _mm256_loadu_ps, _mm256_maskstore_ps, _mm256_stream_ps, value)
 #define STREAM_F64(value) \
@@ -601,7 +741,7 @@ SM_AVX2 void sm_avx2_softmax_vjp_f32_stream(const float *y, const float *dy, flo
 SM_AVX2 void sm_avx2_log_softmax_vjp_f32_stream(const float *y, const float *dy, float *out, size_t n)
 {
     const __m256 total = _mm256_set1_ps((float)sum_f32(dy, n));
-#define VALUE(load, j) _mm256_fnmadd_ps(sm_exp256_ps(load(y + (j))), total, load(dy + (j)))
+#define VALUE(load, j) log_softmax_vjp_ps(Y_##load(y + (j)), load(dy + (j)), total)
     STREAM_F32(VALUE);
 #undef VALUE
 }
@@ -617,7 +757,7 @@ SM_AVX2 void sm_avx2_softmax_vjp_f64_stream(const double *y, const double *dy, d
 SM_AVX2 void sm_avx2_log_softmax_vjp_f64_stream(const double *y, const double *dy, double *out, size_t n)
 {
     const __m256d total = _mm256_set1_pd(sum_f64(dy, n));
-#define VALUE(load, j) _mm256_fnmadd_pd(sm_exp256_pd(load(y + (j))), total, load(dy + (j)))
+#define VALUE(load, j) log_softmax_vjp_pd(Y_##load(y + (j)), load(dy + (j)), total)
     STREAM_F64(VALUE);
 #undef VALUE
 }

@@ -74,7 +74,9 @@ int32_t sm_softmax_f32(const float *x, ptrdiff_t x_stride, float *out, ptrdiff_t
 int32_t sm_softmax_f64(const double *x, ptrdiff_t x_stride, double *out, ptrdiff_t out_stride,
                        size_t rows, size_t n, int32_t isa);
 
-/* out = (x - max) - log(sum(exp(x - max))), per row, subtracted in that order.
+/* out = (x - max) - log1p(rest), per row, subtracted in that order, where rest
+ * sums exp(x - max) over all entries but one maximum (other maxima count 1
+ * each): log(sum) would round the top class to 0 when rest is tiny.
  * Parameters and return as sm_softmax_f32. */
 int32_t sm_log_softmax_f32(const float *x, ptrdiff_t x_stride, float *out, ptrdiff_t out_stride,
                            size_t rows, size_t n, int32_t isa);
@@ -91,7 +93,8 @@ int32_t sm_softmax_vjp_f32(const float *y, ptrdiff_t y_stride, const float *dy, 
 int32_t sm_softmax_vjp_f64(const double *y, ptrdiff_t y_stride, const double *dy, ptrdiff_t dy_stride,
                            double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
 
-/* out = dy - exp(y) * sum(dy), per row: the log-softmax VJP given y = log_softmax(x).
+/* out = dy - exp(y) * sum(dy), per row: the log-softmax VJP given y = log_softmax(x);
+ * where y > -ln 2, (dy - sum(dy)) - expm1(y) * sum(dy), which keeps 1 - exp(y).
  * Parameters and return as sm_softmax_vjp_f32. */
 int32_t sm_log_softmax_vjp_f32(const float *y, ptrdiff_t y_stride, const float *dy, ptrdiff_t dy_stride,
                                float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);

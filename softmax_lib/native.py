@@ -281,7 +281,9 @@ def log_softmax(x, axis=-1, out=None, *, isa="auto"):
     Returns
     -------
     ndarray
-        ``(x - max) - log(sum(exp(x - max)))``, in that order.
+        ``(x - max) - log1p(rest)``, in that order, where ``rest`` sums
+        ``exp(x - max)`` over all entries but one maximum: the top class is right
+        to a few ulp (:func:`softmax_lib.vectorized.log_softmax`).
 
     Examples
     --------
