@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ._checks import jacobian_shape, prepare, prepare_vjp
+from ._checks import copy_into, detach, jacobian_shape, overlaps_itself, prepare, prepare_vjp
 
 LN2 = math.log(2.0)  # exp(y) > 1/2 where y > -LN2
 
@@ -129,6 +129,9 @@ def softmax(x, axis=-1, out=None):
     x, axis, out = prepare(x, axis, out)
     if out is None:
         out = np.empty_like(x)
+    elif overlaps_itself(out):  # an as_strided out: as if x were copied first
+        return copy_into(out, softmax(x, axis))
+    x = detach(x, out)  # out overlapping x elsewhere than row for row: read a copy
     for _, row in slices_along(x.shape, axis):
         out[row] = softmax_row(x[row].tolist())
     return out
@@ -165,6 +168,9 @@ def log_softmax(x, axis=-1, out=None):
     x, axis, out = prepare(x, axis, out)
     if out is None:
         out = np.empty_like(x)
+    elif overlaps_itself(out):  # an as_strided out: as if x were copied first
+        return copy_into(out, log_softmax(x, axis))
+    x = detach(x, out)  # out overlapping x elsewhere than row for row: read a copy
     for _, row in slices_along(x.shape, axis):
         out[row] = log_softmax_row(x[row].tolist())
     return out
@@ -201,6 +207,9 @@ def softmax_vjp(y, dy, axis=-1, out=None):
     y, dy, axis, out = prepare_vjp(y, dy, axis, out)
     if out is None:
         out = np.empty_like(y)
+    elif overlaps_itself(out):  # an as_strided out: as if y, dy were copied first
+        return copy_into(out, softmax_vjp(y, dy, axis))
+    y, dy = detach(y, out), detach(dy, out)
     for _, row in slices_along(y.shape, axis):
         out[row] = softmax_vjp_row(y[row].tolist(), dy[row].tolist())
     return out
@@ -237,6 +246,9 @@ def log_softmax_vjp(y, dy, axis=-1, out=None):
     y, dy, axis, out = prepare_vjp(y, dy, axis, out)
     if out is None:
         out = np.empty_like(y)
+    elif overlaps_itself(out):  # an as_strided out: as if y, dy were copied first
+        return copy_into(out, log_softmax_vjp(y, dy, axis))
+    y, dy = detach(y, out), detach(dy, out)
     for _, row in slices_along(y.shape, axis):
         out[row] = log_softmax_vjp_row(y[row].tolist(), dy[row].tolist())
     return out

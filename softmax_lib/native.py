@@ -16,7 +16,7 @@ is released while the kernels run.
 import numpy as np
 
 from . import vectorized
-from ._checks import prepare, prepare_vjp
+from ._checks import copy_into, overlaps_itself, prepare, prepare_vjp
 from ._native import ffi, lib
 
 __all__ = [
@@ -213,6 +213,8 @@ def _run(name, arrays, axis, out, isa):
     a0 = arrays[0]
     if a0.size == 0:
         return np.empty_like(a0) if out is None else out
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, _run(name, arrays, axis, None, isa))
     ins = _inputs(arrays, axis)
     if out is None:
         shape = a0.shape if axis == a0.ndim - 1 else np.moveaxis(a0, axis, -1).shape

@@ -7,7 +7,7 @@ axis with ``keepdims=True`` to each reduction, and writes into ``out`` when give
 """
 import numpy as np
 
-from ._checks import prepare, prepare_vjp
+from ._checks import copy_into, overlaps_itself, prepare, prepare_vjp
 
 __all__ = ["softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian"]
 
@@ -50,6 +50,8 @@ def softmax(x, axis=-1, out=None):
     x, axis, out = prepare(x, axis, out)
     if x.size == 0:
         return np.empty_like(x) if out is None else out
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, softmax(x, axis))
     m = np.max(x, axis=axis, keepdims=True)
     with np.errstate(invalid="ignore"):  # -inf - -inf in an all--inf slice -> NaN
         out = np.subtract(x, m, out=out)
@@ -103,6 +105,8 @@ def log_softmax(x, axis=-1, out=None):
     x, axis, out = prepare(x, axis, out)
     if x.size == 0:
         return np.empty_like(x) if out is None else out
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, log_softmax(x, axis))
     m = np.max(x, axis=axis, keepdims=True)
     with np.errstate(invalid="ignore"):  # -inf - -inf, inf - inf: NaN rows
         out = np.subtract(x, m, out=out)
@@ -157,6 +161,8 @@ def softmax_vjp(y, dy, axis=-1, out=None):
     y, dy, axis, out = prepare_vjp(y, dy, axis, out)
     if y.size == 0:
         return np.empty_like(y) if out is None else out
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, softmax_vjp(y, dy, axis))
     dot = np.expand_dims(np.vecdot(y, dy, axis=axis), axis)  # <s, g> per slice
     if out is None:
         out = dy - dot
@@ -203,6 +209,8 @@ def log_softmax_vjp(y, dy, axis=-1, out=None):
     y, dy, axis, out = prepare_vjp(y, dy, axis, out)
     if y.size == 0:
         return np.empty_like(y) if out is None else out
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, log_softmax_vjp(y, dy, axis))
     total = np.sum(dy, axis=axis, keepdims=True)
     # exp(y) near 1 (y > -ln 2, at most one entry per slice: the top class) would
     # round away the 1 - exp(y) the result is made of: there, expm1 keeps it.
