@@ -5,6 +5,7 @@
  * which some toolchains leave returning 0: AVX2 needs the CPU's AVX, AVX2 and
  * FMA bits AND the OS saving the YMM registers (OSXSAVE, then XCR0 bits 1-2).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,8 @@ static int cpu_has_avx2_fma(void)
 
 static int32_t detect_best_isa(void)
 {
+    /* SOFTMAX_LIB_ISA: "scalar" caps the choice; "avx2", "auto", "" or anything
+     * else leave it to the CPU (softmax_lib.native warns about other values) */
     const char *forced = getenv("SOFTMAX_LIB_ISA");
     if (forced != NULL && strcmp(forced, "scalar") == 0)
         return SM_ISA_SCALAR;
@@ -123,6 +126,25 @@ static int may_write(const void *in, ptrdiff_t in_stride, const void *out, ptrdi
 
 #define MISALIGNED(p, T) (((uintptr_t)(p) % _Alignof(T)) != 0)
 
+/* Whether `rows` rows of n elements of `size` bytes, `stride` elements apart,
+ * span a byte range that fits in a ptrdiff_t (so that span() and the row
+ * pointers cannot overflow): n size + (rows - 1) |stride| size <= PTRDIFF_MAX.
+ * Each product is checked by division before it is formed. */
+static int sizes_fit(size_t rows, size_t n, ptrdiff_t stride, size_t size)
+{
+    const size_t max = (size_t)PTRDIFF_MAX;
+    if (n > max / size)
+        return 0;
+    const size_t row_bytes = n * size;
+    /* |stride| without negating PTRDIFF_MIN in signed arithmetic */
+    const size_t step = stride < 0 ? (size_t)0 - (size_t)stride : (size_t)stride;
+    if (rows <= 1 || step == 0)
+        return 1;
+    if (step > max / size)
+        return 0;
+    return rows - 1 <= (max - row_bytes) / (step * size);
+}
+
 #if SM_HAVE_AVX2
 /* VJP outputs at least this large (about a large L3 cache) are written with
  * streaming stores: they would only evict everything else from the caches. */
@@ -134,7 +156,8 @@ static int stream(int32_t use, size_t rows, size_t n, size_t size)
 }
 #endif
 
-/* One forward entry point: resolve the ISA, then one kernel call per row. */
+/* One forward entry point: resolve the ISA, then one kernel call per row,
+ * telling it where the next row starts (for prefetching; 0 after the last). */
 #define FORWARD(name, T, rowfn)                                                      \
     int32_t sm_##name(const T *x, ptrdiff_t x_stride, T *out, ptrdiff_t out_stride,  \
                       size_t rows, size_t n, int32_t isa)                            \
@@ -146,12 +169,17 @@ static int stream(int32_t use, size_t rows, size_t n, size_t size)
             return use;                                                              \
         if (x == NULL || out == NULL)                                                \
             return SM_ERR_NULL;                                                      \
+        if (!sizes_fit(rows, n, x_stride, sizeof(T)) ||                              \
+            !sizes_fit(rows, n, out_stride, sizeof(T)))                              \
+            return SM_ERR_SIZE;                                                      \
         if (MISALIGNED(x, T) || MISALIGNED(out, T) ||                                \
             !may_write(x, x_stride, out, out_stride, rows, n, sizeof(T)))            \
             return SM_ERR_LAYOUT;                                                    \
         const rowfn kernel = PICK(use, name);                                        \
+        const ptrdiff_t next = x_stride * (ptrdiff_t)sizeof(T);                      \
         for (size_t r = 0; r < rows; ++r)                                            \
-            kernel(x + (ptrdiff_t)r * x_stride, out + (ptrdiff_t)r * out_stride, n); \
+            kernel(x + (ptrdiff_t)r * x_stride, out + (ptrdiff_t)r * out_stride, n,  \
+                   r + 1 < rows ? next : 0);                                         \
         return use;                                                                  \
     }
 
@@ -166,6 +194,10 @@ static int stream(int32_t use, size_t rows, size_t n, size_t size)
             return use;                                                                     \
         if (y == NULL || dy == NULL || out == NULL)                                         \
             return SM_ERR_NULL;                                                             \
+        if (!sizes_fit(rows, n, y_stride, sizeof(T)) ||                                     \
+            !sizes_fit(rows, n, dy_stride, sizeof(T)) ||                                    \
+            !sizes_fit(rows, n, out_stride, sizeof(T)))                                     \
+            return SM_ERR_SIZE;                                                             \
         if (MISALIGNED(y, T) || MISALIGNED(dy, T) || MISALIGNED(out, T) ||                  \
             !may_write(y, y_stride, out, out_stride, rows, n, sizeof(T)) ||                 \
             !may_write(dy, dy_stride, out, out_stride, rows, n, sizeof(T)))                 \
@@ -177,10 +209,10 @@ static int stream(int32_t use, size_t rows, size_t n, size_t size)
         return use;                                                                         \
     }
 
-FORWARD(softmax_f32, float, sm_row_f32)
-FORWARD(softmax_f64, double, sm_row_f64)
-FORWARD(log_softmax_f32, float, sm_row_f32)
-FORWARD(log_softmax_f64, double, sm_row_f64)
+FORWARD(softmax_f32, float, sm_fwd_f32)
+FORWARD(softmax_f64, double, sm_fwd_f64)
+FORWARD(log_softmax_f32, float, sm_fwd_f32)
+FORWARD(log_softmax_f64, double, sm_fwd_f64)
 BACKWARD(softmax_vjp_f32, float, sm_vjp_row_f32)
 BACKWARD(softmax_vjp_f64, double, sm_vjp_row_f64)
 BACKWARD(log_softmax_vjp_f32, float, sm_vjp_row_f32)
@@ -195,6 +227,8 @@ BACKWARD(log_softmax_vjp_f64, double, sm_vjp_row_f64)
             return use;                                          \
         if (x == NULL || out == NULL)                            \
             return SM_ERR_NULL;                                  \
+        if (!sizes_fit(1, n, 0, sizeof(T)))                      \
+            return SM_ERR_SIZE;                                  \
         PICK(use, name)(x, out, n);                              \
         return use;                                              \
     }
@@ -208,7 +242,9 @@ EXP(exp_f64, double, sm_row_f64)
 int32_t sm_copy_f32(const float *src, float *dst, size_t n, int32_t store)
 {
     if (store != SM_STORE_NORMAL && store != SM_STORE_NONTEMPORAL)
-        return SM_ERR_BAD_ISA;
+        return SM_ERR_BAD_STORE;
+    if (!sizes_fit(1, n, 0, sizeof(float)))
+        return SM_ERR_SIZE;
 #if SM_HAVE_AVX2
     if (sm_best_isa() == SM_ISA_AVX2) {
         sm_avx2_copy_f32(src, dst, n, store == SM_STORE_NONTEMPORAL);
@@ -225,7 +261,9 @@ int32_t sm_copy_f32(const float *src, float *dst, size_t n, int32_t store)
 int32_t sm_triad_f32(float *a, const float *b, const float *c, float s, size_t n, int32_t store)
 {
     if (store != SM_STORE_NORMAL && store != SM_STORE_NONTEMPORAL)
-        return SM_ERR_BAD_ISA;
+        return SM_ERR_BAD_STORE;
+    if (!sizes_fit(1, n, 0, sizeof(float)))
+        return SM_ERR_SIZE;
 #if SM_HAVE_AVX2
     if (sm_best_isa() == SM_ISA_AVX2) {
         sm_avx2_triad_f32(a, b, c, s, n, store == SM_STORE_NONTEMPORAL);

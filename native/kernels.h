@@ -25,14 +25,18 @@
 
 typedef void (*sm_row_f32)(const float *x, float *out, size_t n);
 typedef void (*sm_row_f64)(const double *x, double *out, size_t n);
+/* The forward kernels also get `next`: the distance in bytes from x to the next
+ * row's x (0 for the last row), for prefetching long rows. */
+typedef void (*sm_fwd_f32)(const float *x, float *out, size_t n, ptrdiff_t next);
+typedef void (*sm_fwd_f64)(const double *x, double *out, size_t n, ptrdiff_t next);
 typedef void (*sm_vjp_row_f32)(const float *y, const float *dy, float *out, size_t n);
 typedef void (*sm_vjp_row_f64)(const double *y, const double *dy, double *out, size_t n);
 
 #define SM_DECLARE_KERNELS(prefix)                                                    \
-    void prefix##softmax_f32(const float *x, float *out, size_t n);                   \
-    void prefix##softmax_f64(const double *x, double *out, size_t n);                 \
-    void prefix##log_softmax_f32(const float *x, float *out, size_t n);               \
-    void prefix##log_softmax_f64(const double *x, double *out, size_t n);             \
+    void prefix##softmax_f32(const float *x, float *out, size_t n, ptrdiff_t next);   \
+    void prefix##softmax_f64(const double *x, double *out, size_t n, ptrdiff_t next); \
+    void prefix##log_softmax_f32(const float *x, float *out, size_t n, ptrdiff_t next); \
+    void prefix##log_softmax_f64(const double *x, double *out, size_t n, ptrdiff_t next); \
     void prefix##softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n);     \
     void prefix##softmax_vjp_f64(const double *y, const double *dy, double *out, size_t n);  \
     void prefix##log_softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n); \

@@ -95,11 +95,18 @@ SM_AVX2 static inline void flush_count(__m256i *c, __m256d *total)
  * memory. Shorter rows gain nothing: the hardware prefetcher keeps up. */
 #define PREFETCH_ROW_BYTES ((size_t)32 << 10)
 
-/* Ask for the line `ahead` bytes past p into the L2 cache; never faults,
- * whatever the address (the last row's "next row" is outside the array). */
-SM_AVX2 static inline void prefetch_ahead(const void *p, size_t ahead)
+/* Ask for the line `ahead` bytes from p (the next row's, at its real stride,
+ * which may be negative) into the L2 cache; a prefetch never faults. */
+SM_AVX2 static inline void prefetch_ahead(const void *p, ptrdiff_t ahead)
 {
-    _mm_prefetch((const char *)((uintptr_t)p + ahead), _MM_HINT_T1);
+    _mm_prefetch((const char *)((uintptr_t)p + (uintptr_t)ahead), _MM_HINT_T1);
+}
+
+/* The prefetch distance for a row of `bytes`: `next` (0 for the last row) if the
+ * row is long enough to gain from it, else 0. */
+static inline ptrdiff_t prefetch_distance(size_t bytes, ptrdiff_t next)
+{
+    return bytes >= PREFETCH_ROW_BYTES ? next : 0;
 }
 
 /* ------------------------------------------------------------------ float32 */
@@ -128,12 +135,12 @@ SM_AVX2 static float max_f32(const float *x, size_t n)
 }
 
 /* sum(exp(x - m)); stores the terms in out when out != NULL. */
-SM_AVX2 static double exp_sum_f32(const float *x, float m, float *out, size_t n)
+SM_AVX2 static double exp_sum_f32(const float *x, float m, float *out, size_t n, ptrdiff_t next)
 {
     const __m256 vm = _mm256_set1_ps(m);
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     __m256d total = _mm256_setzero_pd();
-    const size_t ahead = n * sizeof(float) >= PREFETCH_ROW_BYTES ? n * sizeof(float) : 0;
+    const ptrdiff_t ahead = prefetch_distance(n * sizeof(float), next);
     size_t i = 0;
     while (i + 32 <= n) {  /* blocks of FLUSH_BLOCK, each flushed to double */
         const size_t stop = n - i > FLUSH_BLOCK ? i + FLUSH_BLOCK : n;
@@ -180,13 +187,13 @@ SM_AVX2 static double exp_sum_f32(const float *x, float m, float *out, size_t n)
 /* sum(exp(x - m)) over all but one maximum, storing x - m in out: the `rest`
  * of lse = m + log1p(rest) (kernels_scalar.c says why). Entries with x - m == 0
  * are kept out of the sum and counted instead; rest = sum + (count - 1). */
-SM_AVX2 static double shifted_rest_f32(const float *x, float m, float *out, size_t n)
+SM_AVX2 static double shifted_rest_f32(const float *x, float m, float *out, size_t n, ptrdiff_t next)
 {
     const __m256 vm = _mm256_set1_ps(m), zero = _mm256_setzero_ps();
     __m256 s0 = zero, s1 = zero, s2 = zero, s3 = zero;
     __m256i tops = _mm256_setzero_si256();
     __m256d total = _mm256_setzero_pd(), count = _mm256_setzero_pd();
-    const size_t ahead = n * sizeof(float) >= PREFETCH_ROW_BYTES ? n * sizeof(float) : 0;
+    const ptrdiff_t ahead = prefetch_distance(n * sizeof(float), next);
 /* exp(d) where d != 0, and the d == 0 lanes counted (as -1s) in tops */
 #define SM_REST_PS(d, e)                                         \
     do {                                                         \
@@ -247,10 +254,10 @@ SM_AVX2 static double shifted_rest_f32(const float *x, float m, float *out, size
     return hsum_pd(total) + (hsum_pd(count) - 1.0);
 }
 
-SM_AVX2 void sm_avx2_softmax_f32(const float *x, float *out, size_t n)
+SM_AVX2 void sm_avx2_softmax_f32(const float *x, float *out, size_t n, ptrdiff_t next)
 {
     const float m = max_f32(x, n);
-    const double sum = exp_sum_f32(x, m, out, n);
+    const double sum = exp_sum_f32(x, m, out, n, next);
     const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -261,12 +268,12 @@ SM_AVX2 void sm_avx2_softmax_f32(const float *x, float *out, size_t n)
     }
 }
 
-SM_AVX2 void sm_avx2_log_softmax_f32(const float *x, float *out, size_t n)
+SM_AVX2 void sm_avx2_log_softmax_f32(const float *x, float *out, size_t n, ptrdiff_t next)
 {
     const float m = max_f32(x, n);
     /* x - m goes to out during the exp pass, whose arithmetic hides the
      * memory traffic; then (x - m) - log1p(rest), in that order: exact near the max */
-    const __m256 vlse = _mm256_set1_ps((float)log1p(shifted_rest_f32(x, m, out, n)));
+    const __m256 vlse = _mm256_set1_ps((float)log1p(shifted_rest_f32(x, m, out, n, next)));
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(out + i, _mm256_sub_ps(_mm256_loadu_ps(out + i), vlse));
@@ -458,11 +465,11 @@ SM_AVX2 static double max_f64(const double *x, size_t n)
     return hmax_pd(_mm256_max_pd(_mm256_max_pd(m0, m1), _mm256_max_pd(m2, m3)));
 }
 
-SM_AVX2 static double exp_sum_f64(const double *x, double m, double *out, size_t n)
+SM_AVX2 static double exp_sum_f64(const double *x, double m, double *out, size_t n, ptrdiff_t next)
 {
     const __m256d vm = _mm256_set1_pd(m);
     __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
-    const size_t ahead = n * sizeof(double) >= PREFETCH_ROW_BYTES ? n * sizeof(double) : 0;
+    const ptrdiff_t ahead = prefetch_distance(n * sizeof(double), next);
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         if (ahead) {  /* the same place in the next row, 2 lines */
@@ -503,12 +510,12 @@ SM_AVX2 static double exp_sum_f64(const double *x, double m, double *out, size_t
 
 /* sum(exp(x - m)), storing x - m in out. */
 /* As shifted_rest_f32; double lanes need no flushing, and count in int64. */
-SM_AVX2 static double shifted_rest_f64(const double *x, double m, double *out, size_t n)
+SM_AVX2 static double shifted_rest_f64(const double *x, double m, double *out, size_t n, ptrdiff_t next)
 {
     const __m256d vm = _mm256_set1_pd(m), zero = _mm256_setzero_pd();
     __m256d s0 = zero, s1 = zero, s2 = zero, s3 = zero;
     __m256i tops = _mm256_setzero_si256();
-    const size_t ahead = n * sizeof(double) >= PREFETCH_ROW_BYTES ? n * sizeof(double) : 0;
+    const ptrdiff_t ahead = prefetch_distance(n * sizeof(double), next);
 #define SM_REST_PD(d, e)                                         \
     do {                                                         \
         const __m256d z = _mm256_cmp_pd(d, zero, _CMP_EQ_OQ);    \
@@ -563,10 +570,10 @@ SM_AVX2 static double shifted_rest_f64(const double *x, double m, double *out, s
     return hsum_pd(_mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3))) + (count - 1.0);
 }
 
-SM_AVX2 void sm_avx2_softmax_f64(const double *x, double *out, size_t n)
+SM_AVX2 void sm_avx2_softmax_f64(const double *x, double *out, size_t n, ptrdiff_t next)
 {
     const double m = max_f64(x, n);
-    const double sum = exp_sum_f64(x, m, out, n);
+    const double sum = exp_sum_f64(x, m, out, n, next);
     const __m256d inv = _mm256_set1_pd(1.0 / sum);
     size_t i = 0;
     for (; i + 4 <= n; i += 4)
@@ -577,10 +584,10 @@ SM_AVX2 void sm_avx2_softmax_f64(const double *x, double *out, size_t n)
     }
 }
 
-SM_AVX2 void sm_avx2_log_softmax_f64(const double *x, double *out, size_t n)
+SM_AVX2 void sm_avx2_log_softmax_f64(const double *x, double *out, size_t n, ptrdiff_t next)
 {
     const double m = max_f64(x, n);
-    const __m256d vlse = _mm256_set1_pd(log1p(shifted_rest_f64(x, m, out, n)));
+    const __m256d vlse = _mm256_set1_pd(log1p(shifted_rest_f64(x, m, out, n, next)));
     size_t i = 0;
     for (; i + 4 <= n; i += 4)
         _mm256_storeu_pd(out + i, _mm256_sub_pd(_mm256_loadu_pd(out + i), vlse));

@@ -28,8 +28,9 @@ static double max_f64(const double *x, size_t n)
     return m;
 }
 
-void sm_scalar_softmax_f32(const float *x, float *out, size_t n)
+void sm_scalar_softmax_f32(const float *x, float *out, size_t n, ptrdiff_t next)
 {
+    (void)next;  /* the scalar loops are no faster with prefetching */
     const float m = max_f32(x, n);
     double sum = 0.0;
     for (size_t i = 0; i < n; ++i) {
@@ -42,8 +43,9 @@ void sm_scalar_softmax_f32(const float *x, float *out, size_t n)
         out[i] = (float)(out[i] * inv);
 }
 
-void sm_scalar_softmax_f64(const double *x, double *out, size_t n)
+void sm_scalar_softmax_f64(const double *x, double *out, size_t n, ptrdiff_t next)
 {
+    (void)next;  /* the scalar loops are no faster with prefetching */
     const double m = max_f64(x, n);
     double sum = 0.0;
     for (size_t i = 0; i < n; ++i) {
@@ -61,8 +63,9 @@ void sm_scalar_softmax_f64(const double *x, double *out, size_t n)
  * would round away, so the top class (x = m, the entry an NLL loss reads) is
  * right to a few ulp. Ties with the maximum count 1 each; NaN or an infinite
  * maximum leave no x - m == 0 and make rest NaN, so the row is NaN as before. */
-void sm_scalar_log_softmax_f32(const float *x, float *out, size_t n)
+void sm_scalar_log_softmax_f32(const float *x, float *out, size_t n, ptrdiff_t next)
 {
+    (void)next;  /* the scalar loops are no faster with prefetching */
     const float m = max_f32(x, n);
     double rest = 0.0, tops = 0.0;  /* sum over x < m, and how many x == m */
     for (size_t i = 0; i < n; ++i) {
@@ -78,8 +81,9 @@ void sm_scalar_log_softmax_f32(const float *x, float *out, size_t n)
         out[i] = (x[i] - m) - lse;
 }
 
-void sm_scalar_log_softmax_f64(const double *x, double *out, size_t n)
+void sm_scalar_log_softmax_f64(const double *x, double *out, size_t n, ptrdiff_t next)
 {
+    (void)next;  /* the scalar loops are no faster with prefetching */
     const double m = max_f64(x, n);
     double rest = 0.0, tops = 0.0;
     for (size_t i = 0; i < n; ++i) {

@@ -39,11 +39,14 @@ typedef enum {
 /* Errors, returned as negative values. */
 typedef enum {
     SM_ERR_ISA_UNAVAILABLE = -1,  /* the requested ISA is not compiled in or not on this CPU */
-    SM_ERR_BAD_ISA = -2,          /* not an sm_isa (or sm_store) value */
+    SM_ERR_BAD_ISA = -2,          /* not an sm_isa value */
     SM_ERR_NULL = -3,             /* a NULL pointer with rows * n > 0 */
-    SM_ERR_LAYOUT = -4            /* a pointer not aligned for its type, or out partly
+    SM_ERR_LAYOUT = -4,           /* a pointer not aligned for its type, or out partly
                                      overlapping an input (bounds checked, as NumPy's
                                      may_share_memory): nothing is written */
+    SM_ERR_BAD_STORE = -5,        /* not an sm_store value */
+    SM_ERR_SIZE = -6              /* rows, n and a stride whose byte extent does not fit
+                                     in a ptrdiff_t: nothing is read or written */
 } sm_error;
 
 /* Store kinds of the bandwidth-floor kernels below. */
@@ -53,8 +56,10 @@ typedef enum {
 } sm_store;
 
 /* The ISA SM_ISA_AUTO resolves to: cpuid + xgetbv, detected once. The
- * environment variable SOFTMAX_LIB_ISA=scalar (read at detection) forces
- * SM_ISA_SCALAR. */
+ * environment variable SOFTMAX_LIB_ISA (read at detection) caps it:
+ * "scalar" forces SM_ISA_SCALAR; "avx2", "auto" or empty allow the best the
+ * CPU has. Other values are ignored here (C cannot warn); softmax_lib.native
+ * warns about them, naming the valid values. */
 int32_t sm_best_isa(void);
 
 /* Bit mask (1 << sm_isa) of the ISAs compiled into this build, whatever the CPU. */
@@ -111,7 +116,8 @@ int32_t sm_exp_f64(const double *x, double *out, size_t n, int32_t isa);
  * copy: dst[i] = src[i]; triad: a[i] = b[i] + s * c[i].
  * @param store an sm_store
  * @return the sm_isa used (AVX2 loads/stores whenever available), or a negative
- *         sm_error (SM_STORE_NONTEMPORAL without AVX2: SM_ERR_ISA_UNAVAILABLE) */
+ *         sm_error (SM_STORE_NONTEMPORAL without AVX2: SM_ERR_ISA_UNAVAILABLE;
+ *         not an sm_store: SM_ERR_BAD_STORE) */
 int32_t sm_copy_f32(const float *src, float *dst, size_t n, int32_t store);
 int32_t sm_triad_f32(float *a, const float *b, const float *c, float s, size_t n, int32_t store);
 

@@ -6,13 +6,17 @@ installed; importing this module raises ``ImportError`` if that did not happen.
 Each function takes ``isa="auto" | "avx2" | "scalar"``: ``"auto"`` is
 :func:`best_isa`, an explicit ISA is used or refused (``ValueError``), never
 silently replaced. ``SOFTMAX_LIB_ISA=scalar`` in the environment makes the scalar
-kernels the only ones available.
+kernels the only ones available (``auto``, ``avx2`` or empty: the best the CPU
+has; any other value is ignored with a ``RuntimeWarning`` naming these).
 
 The C kernels work on rows: the softmax axis is moved last, and the array goes
 to C without a copy whenever its rows are contiguous and evenly spaced (any
 C-contiguous array, a slice of rows, ...). Other layouts are copied once. The GIL
 is released while the kernels run.
 """
+import os
+import warnings
+
 import numpy as np
 
 from . import vectorized
@@ -23,6 +27,15 @@ __all__ = [
     "softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian",
     "best_isa", "available_isas",
 ]
+
+# SOFTMAX_LIB_ISA: the C library reads it (dispatch.c, detect_best_isa) but cannot
+# warn; a value it does not know is ignored there, and named here.
+_ENV_VALUES = ("auto", "scalar", "avx2", "")
+_env_isa = os.environ.get("SOFTMAX_LIB_ISA")
+if _env_isa is not None and _env_isa not in _ENV_VALUES:
+    warnings.warn(f"SOFTMAX_LIB_ISA={_env_isa!r} is not one of 'auto', 'scalar', 'avx2' "
+                  "(or empty) and is ignored: the best available ISA is used",
+                  RuntimeWarning, stacklevel=2)
 
 _NAMES = {lib.SM_ISA_SCALAR: "scalar", lib.SM_ISA_AVX2: "avx2"}
 _CODES = {"auto": lib.SM_ISA_AUTO, "scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2}
@@ -412,8 +425,10 @@ def _bandwidth(kernel, arrays, *scalars, nontemporal=False):
             raise ValueError("arrays must be C-contiguous float32 of one shape")
     rc = kernel(*(_from_buffer(_BUFFER[_F32], a) for a in arrays), *scalars,
                 arrays[0].size, store)
-    if rc < 0:
+    if rc == lib.SM_ERR_ISA_UNAVAILABLE:
         raise ValueError("non-temporal stores need AVX2, which is not available")
+    if rc < 0:
+        raise RuntimeError(f"the C library returned {rc}")
     return _NAMES[rc]
 
 
