@@ -11,7 +11,8 @@
  *
  * Every entry point takes the instruction set to use (an sm_isa; SM_ISA_AUTO
  * picks the best one) and returns the sm_isa it actually used (> 0), or an
- * sm_error (< 0). An explicit request is never silently downgraded.
+ * sm_error (< 0). An explicit request is never silently downgraded (rows of 1
+ * or 2 elements run the portable code on every ISA: it is the fastest there).
  *
  * This header is also the cffi cdef: native/build_ffi.py feeds cffi the text
  * between the two "cffi" marker lines, minus preprocessor lines, so keep that
