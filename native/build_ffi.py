@@ -51,7 +51,7 @@ ffibuilder.set_source(
     include_dirs=[str(HERE)],
     extra_compile_args=cflags,
     extra_link_args=shlex.split(os.environ.get("SOFTMAX_LIB_LDFLAGS", "")),
-    libraries=["m"],
+    libraries=["m"] + (["pthread"] if os.name == "posix" else []),  # dispatch.c: row threads
 )
 
 if __name__ == "__main__":  # python native/build_ffi.py OUTDIR -> OUTDIR/softmax_lib/_native*.so

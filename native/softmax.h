@@ -46,8 +46,9 @@ typedef enum {
                                      overlapping an input (bounds checked, as NumPy's
                                      may_share_memory): nothing is written */
     SM_ERR_BAD_STORE = -5,        /* not an sm_store value */
-    SM_ERR_SIZE = -6              /* rows, n and a stride whose byte extent does not fit
+    SM_ERR_SIZE = -6,             /* rows, n and a stride whose byte extent does not fit
                                      in a ptrdiff_t: nothing is read or written */
+    SM_ERR_BAD_THREADS = -7       /* a thread count below 1 */
 } sm_error;
 
 /* Store kinds of the bandwidth-floor kernels below. */
@@ -106,6 +107,34 @@ int32_t sm_log_softmax_vjp_f32(const float *y, ptrdiff_t y_stride, const float *
                                float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
 int32_t sm_log_softmax_vjp_f64(const double *y, ptrdiff_t y_stride, const double *dy, ptrdiff_t dy_stride,
                                double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+
+/* The same eight functions on `threads` threads (>= 1; SM_ERR_BAD_THREADS
+ * otherwise): the rows are split into contiguous blocks, one per thread (at
+ * most one per row, and at most 256), each computed by the same kernel as with
+ * one thread, so the results are identical for any thread count. Threads are
+ * started for the call and joined before it returns; where no POSIX threads
+ * exist, or one cannot be started, the calling thread does those rows. The
+ * functions above are these with threads = 1. */
+int32_t sm_softmax_f32_mt(const float *x, ptrdiff_t x_stride, float *out, ptrdiff_t out_stride,
+                          size_t rows, size_t n, int32_t isa, int32_t threads);
+int32_t sm_softmax_f64_mt(const double *x, ptrdiff_t x_stride, double *out, ptrdiff_t out_stride,
+                          size_t rows, size_t n, int32_t isa, int32_t threads);
+int32_t sm_log_softmax_f32_mt(const float *x, ptrdiff_t x_stride, float *out, ptrdiff_t out_stride,
+                              size_t rows, size_t n, int32_t isa, int32_t threads);
+int32_t sm_log_softmax_f64_mt(const double *x, ptrdiff_t x_stride, double *out, ptrdiff_t out_stride,
+                              size_t rows, size_t n, int32_t isa, int32_t threads);
+int32_t sm_softmax_vjp_f32_mt(const float *y, ptrdiff_t y_stride, const float *dy, ptrdiff_t dy_stride,
+                              float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa,
+                              int32_t threads);
+int32_t sm_softmax_vjp_f64_mt(const double *y, ptrdiff_t y_stride, const double *dy, ptrdiff_t dy_stride,
+                              double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa,
+                              int32_t threads);
+int32_t sm_log_softmax_vjp_f32_mt(const float *y, ptrdiff_t y_stride, const float *dy, ptrdiff_t dy_stride,
+                                  float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa,
+                                  int32_t threads);
+int32_t sm_log_softmax_vjp_f64_mt(const double *y, ptrdiff_t y_stride, const double *dy, ptrdiff_t dy_stride,
+                                  double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa,
+                                  int32_t threads);
 
 /* out[i] = exp(x[i]) with the exp the given ISA's kernels use (libm for scalar);
  * for accuracy measurements. @param n number of elements; out may equal x.

@@ -25,7 +25,7 @@ from ._native import ffi, lib
 
 __all__ = [
     "softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian",
-    "best_isa", "available_isas",
+    "best_isa", "available_isas", "default_threads", "AUTO_THREADS_MIN_SIZE",
 ]
 
 # SOFTMAX_LIB_ISA: the C library reads it (dispatch.c, detect_best_isa) but cannot
@@ -45,10 +45,59 @@ _AVAILABLE = ("scalar", "avx2") if _BEST == lib.SM_ISA_AVX2 else ("scalar",)
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _BUFFER = {_F32: ffi.typeof("float[]"), _F64: ffi.typeof("double[]")}
 _POINTER = {_F32: ffi.typeof("float *"), _F64: ffi.typeof("double *")}
-_KERNELS = {
-    name: {_F32: getattr(lib, f"sm_{name}_f32"), _F64: getattr(lib, f"sm_{name}_f64")}
-    for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "exp")
+_KERNELS = {  # the contract's functions take a thread count: their _mt entry points
+    name: {_F32: getattr(lib, f"sm_{name}_f32_mt"), _F64: getattr(lib, f"sm_{name}_f64_mt")}
+    for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp")
 }
+_KERNELS["exp"] = {_F32: lib.sm_exp_f32, _F64: lib.sm_exp_f64}
+
+
+def _env_threads():
+    """SOFTMAX_LIB_NUM_THREADS as a positive int, or None (unset, or warned about)."""
+    value = os.environ.get("SOFTMAX_LIB_NUM_THREADS", "")
+    if value == "":
+        return None
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        warnings.warn(f"SOFTMAX_LIB_NUM_THREADS={value!r} is not a positive integer and is "
+                      "ignored: the number of available cores is used", RuntimeWarning,
+                      stacklevel=3)
+        return None
+    return threads
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+#: Calls on fewer elements run on one thread when threads=None: starting a
+#: thread costs tens of microseconds, the time of about 2^15 exponentials.
+AUTO_THREADS_MIN_SIZE = 1 << 17
+_AUTO_THREADS = _env_threads() or _cores()
+
+
+def default_threads():
+    """The thread count of ``threads=None`` for calls on at least
+    :data:`AUTO_THREADS_MIN_SIZE` elements (fewer: 1): ``SOFTMAX_LIB_NUM_THREADS``
+    if set, else the number of cores this process may use."""
+    return _AUTO_THREADS
+
+
+def _thread_count(threads, size):
+    """The number of threads for a call on `size` elements; ValueError if `threads` is bad."""
+    if threads is None:
+        return _AUTO_THREADS if size >= AUTO_THREADS_MIN_SIZE else 1
+    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be None or a positive integer, got {threads!r}")
+    return int(min(threads, 256))  # the C library uses at most 256
+
+
 # Bound once: attribute look-ups are a measurable part of a small call.
 _from_buffer, _cast = ffi.from_buffer, ffi.cast
 _may_share_memory, _empty, _ndarray = np.may_share_memory, np.empty, np.ndarray
@@ -157,7 +206,7 @@ _SOFTMAX, _LOG_SOFTMAX = _KERNELS["softmax"], _KERNELS["log_softmax"]
 _SOFTMAX_VJP, _LOG_SOFTMAX_VJP = _KERNELS["softmax_vjp"], _KERNELS["log_softmax_vjp"]
 
 
-def _thin_forward(kernels, x, axis, out, isa):
+def _thin_forward(kernels, x, axis, out, isa, threads):
     """The common call without the general machinery, or None to take that.
 
     Taken only when the call is certainly valid: `x` an ndarray of float32 or
@@ -183,7 +232,10 @@ def _thin_forward(kernels, x, axis, out, isa):
         px, po = _from_buffer(buffer, x), _from_buffer(buffer, out, True)
     except ValueError:  # not C-contiguous, or out read-only
         return None
-    rc = kernel(px, n, po, n, x.size // n, n, code)
+    size = x.size
+    nthreads = (1 if size < AUTO_THREADS_MIN_SIZE else _AUTO_THREADS) if threads is None \
+        else _thread_count(threads, size)
+    rc = kernel(px, n, po, n, size // n, n, code, nthreads)
     if rc == code:
         return out
     if rc != _LAYOUT:
@@ -191,7 +243,7 @@ def _thin_forward(kernels, x, axis, out, isa):
     return None
 
 
-def _thin_vjp(kernels, y, dy, axis, out, isa):
+def _thin_vjp(kernels, y, dy, axis, out, isa, threads):
     """:func:`_thin_forward` for the VJPs: `y` and `dy` both qualify and share
     shape and dtype; `out` may be either of them, not partly overlap them."""
     if type(y) is not _ndarray or type(dy) is not _ndarray or axis is not _LAST:
@@ -212,7 +264,10 @@ def _thin_vjp(kernels, y, dy, axis, out, isa):
                        _from_buffer(buffer, out, True))
     except ValueError:
         return None
-    rc = kernel(py, n, pdy, n, po, n, y.size // n, n, code)
+    size = y.size
+    nthreads = (1 if size < AUTO_THREADS_MIN_SIZE else _AUTO_THREADS) if threads is None \
+        else _thread_count(threads, size)
+    rc = kernel(py, n, pdy, n, po, n, size // n, n, code, nthreads)
     if rc == code:
         return out
     if rc != _LAYOUT:
@@ -220,14 +275,14 @@ def _thin_vjp(kernels, y, dy, axis, out, isa):
     return None
 
 
-def _run(name, arrays, axis, out, isa):
+def _run(name, arrays, axis, out, isa, threads=None):
     """Validated `arrays` (same shape and dtype) -> result of kernel `name` in `out`."""
     code = _BEST if isa == "auto" else _isa_code(isa)
     a0 = arrays[0]
     if a0.size == 0:
         return np.empty_like(a0) if out is None else out
     if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
-        return copy_into(out, _run(name, arrays, axis, None, isa))
+        return copy_into(out, _run(name, arrays, axis, None, isa, threads))
     ins = _inputs(arrays, axis)
     if out is None:
         shape = a0.shape if axis == a0.ndim - 1 else np.moveaxis(a0, axis, -1).shape
@@ -239,7 +294,8 @@ def _run(name, arrays, axis, out, isa):
     args = []
     for v in (*ins, dest):
         args += (_pointer(v), v.strides[0] // v.itemsize)
-    _check_rc(_KERNELS[name][a0.dtype](*args, rows, n, code), code)
+    nthreads = _thread_count(threads, rows * n)
+    _check_rc(_KERNELS[name][a0.dtype](*args, rows, n, code, nthreads), code)
     if copy_to is not None:
         np.copyto(copy_to, dest.reshape(copy_to.shape))
     if out is not None:
@@ -247,7 +303,7 @@ def _run(name, arrays, axis, out, isa):
     return result if axis == a0.ndim - 1 else np.moveaxis(result, -1, axis)
 
 
-def softmax(x, axis=-1, out=None, *, isa="auto"):
+def softmax(x, axis=-1, out=None, *, isa="auto", threads=None):
     """Softmax along `axis`; see :func:`softmax_lib.vectorized.softmax`.
 
     Parameters
@@ -260,6 +316,10 @@ def softmax(x, axis=-1, out=None, *, isa="auto"):
         Where to write the result; may be `x`.
     isa : {"auto", "avx2", "scalar"}, optional
         Kernels to use; ``ValueError`` if unavailable (see :func:`available_isas`).
+    threads : int, optional
+        Threads to split the rows over (identical results for any count). None:
+        :func:`default_threads` for calls on at least
+        :data:`AUTO_THREADS_MIN_SIZE` elements, else 1.
 
     Returns
     -------
@@ -272,14 +332,14 @@ def softmax(x, axis=-1, out=None, *, isa="auto"):
     >>> softmax([1.0, 2.0])
     array([0.26894142, 0.73105858])
     """
-    result = _thin_forward(_SOFTMAX, x, axis, out, isa)
+    result = _thin_forward(_SOFTMAX, x, axis, out, isa, threads)
     if result is None:
         x, axis, out = prepare(x, axis, out)
-        result = _run("softmax", (x,), axis, out, isa)
+        result = _run("softmax", (x,), axis, out, isa, threads)
     return result
 
 
-def log_softmax(x, axis=-1, out=None, *, isa="auto"):
+def log_softmax(x, axis=-1, out=None, *, isa="auto", threads=None):
     """Log-softmax along `axis`; see :func:`softmax_lib.vectorized.log_softmax`.
 
     Parameters
@@ -292,6 +352,10 @@ def log_softmax(x, axis=-1, out=None, *, isa="auto"):
         Where to write the result; may be `x`.
     isa : {"auto", "avx2", "scalar"}, optional
         Kernels to use.
+    threads : int, optional
+        Threads to split the rows over (identical results for any count). None:
+        :func:`default_threads` for calls on at least
+        :data:`AUTO_THREADS_MIN_SIZE` elements, else 1.
 
     Returns
     -------
@@ -305,14 +369,14 @@ def log_softmax(x, axis=-1, out=None, *, isa="auto"):
     >>> log_softmax([1000.0, 0.0])
     array([    0., -1000.])
     """
-    result = _thin_forward(_LOG_SOFTMAX, x, axis, out, isa)
+    result = _thin_forward(_LOG_SOFTMAX, x, axis, out, isa, threads)
     if result is None:
         x, axis, out = prepare(x, axis, out)
-        result = _run("log_softmax", (x,), axis, out, isa)
+        result = _run("log_softmax", (x,), axis, out, isa, threads)
     return result
 
 
-def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
+def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto", threads=None):
     """Softmax VJP ``y * (dy - sum(y * dy))``; see :func:`softmax_lib.vectorized.softmax_vjp`.
 
     Parameters
@@ -327,6 +391,10 @@ def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
         Where to write the result; may be `y` or `dy`.
     isa : {"auto", "avx2", "scalar"}, optional
         Kernels to use.
+    threads : int, optional
+        Threads to split the rows over (identical results for any count). None:
+        :func:`default_threads` for calls on at least
+        :data:`AUTO_THREADS_MIN_SIZE` elements, else 1.
 
     Returns
     -------
@@ -338,14 +406,14 @@ def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
     >>> softmax_vjp(softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.19661193, -0.19661193])
     """
-    result = _thin_vjp(_SOFTMAX_VJP, y, dy, axis, out, isa)
+    result = _thin_vjp(_SOFTMAX_VJP, y, dy, axis, out, isa, threads)
     if result is None:
         y, dy, axis, out = prepare_vjp(y, dy, axis, out)
-        result = _run("softmax_vjp", (y, dy), axis, out, isa)
+        result = _run("softmax_vjp", (y, dy), axis, out, isa, threads)
     return result
 
 
-def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
+def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto", threads=None):
     """Log-softmax VJP ``dy - exp(y) * sum(dy)``.
 
     The maths: :func:`softmax_lib.vectorized.log_softmax_vjp`.
@@ -362,6 +430,10 @@ def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
         Where to write the result; may be `y` or `dy`.
     isa : {"auto", "avx2", "scalar"}, optional
         Kernels to use.
+    threads : int, optional
+        Threads to split the rows over (identical results for any count). None:
+        :func:`default_threads` for calls on at least
+        :data:`AUTO_THREADS_MIN_SIZE` elements, else 1.
 
     Returns
     -------
@@ -373,10 +445,10 @@ def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
     >>> log_softmax_vjp(log_softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.73105858, -0.73105858])
     """
-    result = _thin_vjp(_LOG_SOFTMAX_VJP, y, dy, axis, out, isa)
+    result = _thin_vjp(_LOG_SOFTMAX_VJP, y, dy, axis, out, isa, threads)
     if result is None:
         y, dy, axis, out = prepare_vjp(y, dy, axis, out)
-        result = _run("log_softmax_vjp", (y, dy), axis, out, isa)
+        result = _run("log_softmax_vjp", (y, dy), axis, out, isa, threads)
     return result
 
 
