@@ -90,13 +90,6 @@ static int32_t resolve(int32_t isa)
     }
 }
 
-/* Rows shorter than `below` run the scalar kernels whatever the ISA: for 1 or 2
- * elements (and float64 softmax VJPs of up to 3) a vector exp or reduction
- * costs more than the scalar loop; 4096 rows measured 1.1-2.6x slower with
- * the AVX2 kernels, 1.0x this way. */
-#define SCALAR_BELOW 3
-#define SCALAR_BELOW_SOFTMAX_VJP_F64 4
-
 #if SM_HAVE_AVX2
 #define PICK(isa, name) ((isa) == SM_ISA_AVX2 ? sm_avx2_##name : sm_scalar_##name)
 /* for the VJPs: their streaming-store kernels when the output is large */
@@ -151,6 +144,13 @@ static int sizes_fit(size_t rows, size_t n, ptrdiff_t stride, size_t size)
         return 0;
     return rows - 1 <= (max - row_bytes) / (step * size);
 }
+
+/* Rows shorter than `below` run the scalar kernels whatever the ISA: for 1 or 2
+ * elements (and float64 softmax VJPs of up to 3) a vector exp or reduction
+ * costs more than the scalar loop; 4096 rows measured 1.1-2.6x slower with
+ * the AVX2 kernels, 1.0x this way. */
+#define SCALAR_BELOW 3
+#define SCALAR_BELOW_SOFTMAX_VJP_F64 4
 
 /* ---------------------------------------------------------------- threads */
 
