@@ -84,7 +84,7 @@ def _kernel_calls(native, isa):
         args = []
         for a in (*ins, out):
             args += (native._pointer(a.reshape(rows, n)), n)
-        return lambda: kernel(*args, rows, n, code)
+        return lambda: kernel(*args, rows, n, code, 1)  # one thread, as torch
     return make
 
 
