@@ -275,6 +275,31 @@ def _thin_vjp(kernels, y, dy, axis, out, isa, threads):
     return None
 
 
+_INNER = {"softmax": lib.sm_softmax_inner_f32, "log_softmax": lib.sm_log_softmax_inner_f32}
+
+
+def _run_inner(name, x, axis, out, code):
+    """float32 (log-)softmax along a non-last `axis` of C-contiguous `x` with the
+    AVX2 kernel that walks down the axis 8 columns at a time: no transposing copy,
+    and a C-contiguous result. (One thread: ``threads`` does not apply here yet.)"""
+    shape = x.shape
+    outer, n = int(np.prod(shape[:axis], dtype=np.int64)), shape[axis]
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    if out is None:
+        dest = result = np.empty(shape, _F32)
+    elif (out.flags.c_contiguous and out.flags.aligned
+            and (not _may_share_memory(out, x) or _same_layout(out, x))):
+        dest = result = out
+    else:
+        dest, result = np.empty(shape, _F32), out
+    rc = _INNER[name](_from_buffer(_BUFFER[_F32], x), _from_buffer(_BUFFER[_F32], dest, True),
+                      outer, n, inner, code)
+    _check_rc(rc, code)
+    if dest is not result:
+        np.copyto(result, dest)
+    return result
+
+
 def _run(name, arrays, axis, out, isa, threads=None):
     """Validated `arrays` (same shape and dtype) -> result of kernel `name` in `out`."""
     code = _BEST if type(isa) is str and isa == "auto" else _isa_code(isa)
@@ -283,6 +308,9 @@ def _run(name, arrays, axis, out, isa, threads=None):
         return np.empty_like(a0) if out is None else out
     if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
         return copy_into(out, _run(name, arrays, axis, None, isa, threads))
+    if (name in _INNER and code == lib.SM_ISA_AVX2 and a0.dtype == _F32
+            and axis != a0.ndim - 1 and a0.flags.c_contiguous and a0.flags.aligned):
+        return _run_inner(name, a0, axis, out, code)
     ins = _inputs(arrays, axis)
     if out is None:
         shape = a0.shape if axis == a0.ndim - 1 else np.moveaxis(a0, axis, -1).shape
