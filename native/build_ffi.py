@@ -89,7 +89,8 @@ ffibuilder.set_source(
     include_dirs=[str(HERE)],
     extra_compile_args=compile_args("msvc" if sys.platform == "win32" else "unix"),
     extra_link_args=shlex.split(os.environ.get("SOFTMAX_LIB_LDFLAGS", "")),
-    libraries=[] if sys.platform == "win32" else ["m"],  # MSVC's CRT has the maths; no m.lib
+    # MSVC's CRT has the maths (no m.lib); dispatch.c's row threads are POSIX threads.
+    libraries=[] if sys.platform == "win32" else ["m", "pthread"],
 )
 
 if __name__ == "__main__":  # python native/build_ffi.py OUTDIR -> OUTDIR/softmax_lib/_native*.so

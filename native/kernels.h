@@ -22,16 +22,23 @@
 #define SM_HAVE_AVX2 0
 #endif
 
+/* ln 2: the log-softmax VJP switches to expm1 where y > -ln 2 (kernels_scalar.c). */
+#define SM_LN2 0.69314718055994530942
+
 typedef void (*sm_row_f32)(const float *x, float *out, size_t n);
 typedef void (*sm_row_f64)(const double *x, double *out, size_t n);
+/* The forward kernels also get `next`: the distance in bytes from x to the next
+ * row's x (0 for the last row), for prefetching long rows. */
+typedef void (*sm_fwd_f32)(const float *x, float *out, size_t n, ptrdiff_t next);
+typedef void (*sm_fwd_f64)(const double *x, double *out, size_t n, ptrdiff_t next);
 typedef void (*sm_vjp_row_f32)(const float *y, const float *dy, float *out, size_t n);
 typedef void (*sm_vjp_row_f64)(const double *y, const double *dy, double *out, size_t n);
 
 #define SM_DECLARE_KERNELS(prefix)                                                    \
-    void prefix##softmax_f32(const float *x, float *out, size_t n);                   \
-    void prefix##softmax_f64(const double *x, double *out, size_t n);                 \
-    void prefix##log_softmax_f32(const float *x, float *out, size_t n);               \
-    void prefix##log_softmax_f64(const double *x, double *out, size_t n);             \
+    void prefix##softmax_f32(const float *x, float *out, size_t n, ptrdiff_t next);   \
+    void prefix##softmax_f64(const double *x, double *out, size_t n, ptrdiff_t next); \
+    void prefix##log_softmax_f32(const float *x, float *out, size_t n, ptrdiff_t next); \
+    void prefix##log_softmax_f64(const double *x, double *out, size_t n, ptrdiff_t next); \
     void prefix##softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n);     \
     void prefix##softmax_vjp_f64(const double *y, const double *dy, double *out, size_t n);  \
     void prefix##log_softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n); \
@@ -43,6 +50,9 @@ SM_DECLARE_KERNELS(sm_scalar_)
 
 #if SM_HAVE_AVX2
 SM_DECLARE_KERNELS(sm_avx2_)
+/* Softmax (take_log = 0) or log-softmax (take_log = 1) along the middle axis of one
+ * C-contiguous (n, inner) slice. */
+void sm_avx2_softmax_inner_f32(const float *x, float *out, size_t n, size_t inner, int take_log);
 /* The VJPs with streaming stores, for data much larger than the caches. */
 void sm_avx2_softmax_vjp_f32_stream(const float *y, const float *dy, float *out, size_t n);
 void sm_avx2_softmax_vjp_f64_stream(const double *y, const double *dy, double *out, size_t n);

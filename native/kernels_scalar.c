@@ -28,8 +28,9 @@ static double max_f64(const double *x, size_t n)
     return m;
 }
 
-void sm_scalar_softmax_f32(const float *x, float *out, size_t n)
+void sm_scalar_softmax_f32(const float *x, float *out, size_t n, ptrdiff_t next)
 {
+    (void)next;  /* the scalar loops are no faster with prefetching */
     const float m = max_f32(x, n);
     double sum = 0.0;
     for (size_t i = 0; i < n; ++i) {
@@ -42,8 +43,9 @@ void sm_scalar_softmax_f32(const float *x, float *out, size_t n)
         out[i] = (float)(out[i] * inv);
 }
 
-void sm_scalar_softmax_f64(const double *x, double *out, size_t n)
+void sm_scalar_softmax_f64(const double *x, double *out, size_t n, ptrdiff_t next)
 {
+    (void)next;  /* the scalar loops are no faster with prefetching */
     const double m = max_f64(x, n);
     double sum = 0.0;
     for (size_t i = 0; i < n; ++i) {
@@ -56,25 +58,42 @@ void sm_scalar_softmax_f64(const double *x, double *out, size_t n)
         out[i] *= inv;
 }
 
-void sm_scalar_log_softmax_f32(const float *x, float *out, size_t n)
+/* log-softmax as (x - m) - log1p(rest), rest = sum(exp(x - m)) over all but one
+ * maximum: lse = m + log1p(rest) keeps the small part of 1 + rest that log(sum)
+ * would round away, so the top class (x = m, the entry an NLL loss reads) is
+ * right to a few ulp. Ties with the maximum count 1 each; NaN or an infinite
+ * maximum leave no x - m == 0 and make rest NaN, so the row is NaN as before. */
+void sm_scalar_log_softmax_f32(const float *x, float *out, size_t n, ptrdiff_t next)
 {
+    (void)next;  /* the scalar loops are no faster with prefetching */
     const float m = max_f32(x, n);
-    double sum = 0.0;
-    for (size_t i = 0; i < n; ++i)
-        sum += expf(x[i] - m);
-    const float lse = (float)log(sum);
+    double rest = 0.0, tops = 0.0;  /* sum over x < m, and how many x == m */
+    for (size_t i = 0; i < n; ++i) {
+        const float d = x[i] - m;
+        if (d == 0.0f)
+            tops += 1.0;
+        else
+            rest += expf(d);
+    }
+    const float lse = (float)log1p(rest + (tops - 1.0));
     /* (x - m) first: exact for the entries near the max, the likeliest classes */
     for (size_t i = 0; i < n; ++i)
         out[i] = (x[i] - m) - lse;
 }
 
-void sm_scalar_log_softmax_f64(const double *x, double *out, size_t n)
+void sm_scalar_log_softmax_f64(const double *x, double *out, size_t n, ptrdiff_t next)
 {
+    (void)next;  /* the scalar loops are no faster with prefetching */
     const double m = max_f64(x, n);
-    double sum = 0.0;
-    for (size_t i = 0; i < n; ++i)
-        sum += exp(x[i] - m);
-    const double lse = log(sum);
+    double rest = 0.0, tops = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+        const double d = x[i] - m;
+        if (d == 0.0)
+            tops += 1.0;
+        else
+            rest += exp(d);
+    }
+    const double lse = log1p(rest + (tops - 1.0));
     for (size_t i = 0; i < n; ++i)
         out[i] = (x[i] - m) - lse;
 }
@@ -97,13 +116,18 @@ void sm_scalar_softmax_vjp_f64(const double *y, const double *dy, double *out, s
         out[i] = y[i] * (dy[i] - dot);
 }
 
+/* The log-softmax VJP dy - s sum(dy), s = exp(y). Where s > 1/2 (y > -ln 2: at
+ * most one entry of a log-softmax row, the top class) it is computed as
+ * (dy - sum(dy)) - expm1(y) sum(dy) instead: expm1 keeps 1 - s, which exp(y)
+ * rounds away when s is near 1 (NLL's gradient at the top class is s - 1). */
 void sm_scalar_log_softmax_vjp_f32(const float *y, const float *dy, float *out, size_t n)
 {
     double total = 0.0;  /* sum(dy) */
     for (size_t i = 0; i < n; ++i)
         total += dy[i];
-    for (size_t i = 0; i < n; ++i)
-        out[i] = (float)(dy[i] - expf(y[i]) * total);  /* exp(y) = softmax(x) */
+    for (size_t i = 0; i < n; ++i)  /* exp(y) = softmax(x) */
+        out[i] = (float)(y[i] > -SM_LN2 ? (dy[i] - total) - expm1f(y[i]) * total
+                                        : dy[i] - expf(y[i]) * total);
 }
 
 void sm_scalar_log_softmax_vjp_f64(const double *y, const double *dy, double *out, size_t n)
@@ -112,7 +136,7 @@ void sm_scalar_log_softmax_vjp_f64(const double *y, const double *dy, double *ou
     for (size_t i = 0; i < n; ++i)
         total += dy[i];
     for (size_t i = 0; i < n; ++i)
-        out[i] = dy[i] - exp(y[i]) * total;
+        out[i] = y[i] > -SM_LN2 ? (dy[i] - total) - expm1(y[i]) * total : dy[i] - exp(y[i]) * total;
 }
 
 void sm_scalar_exp_f32(const float *x, float *out, size_t n)

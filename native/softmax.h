@@ -11,7 +11,8 @@
  *
  * Every entry point takes the instruction set to use (an sm_isa; SM_ISA_AUTO
  * picks the best one) and returns the sm_isa it actually used (> 0), or an
- * sm_error (< 0). An explicit request is never silently downgraded.
+ * sm_error (< 0). An explicit request is never silently downgraded (rows of 1
+ * or 2 elements run the portable code on every ISA: it is the fastest there).
  *
  * This header is also the cffi cdef: native/build_ffi.py feeds cffi the text
  * between the two "cffi" marker lines, minus preprocessor lines, so keep that
@@ -46,11 +47,15 @@ typedef enum {
 /* Errors, returned as negative values. */
 typedef enum {
     SM_ERR_ISA_UNAVAILABLE = -1,  /* the requested ISA is not compiled in or not on this CPU */
-    SM_ERR_BAD_ISA = -2,          /* not an sm_isa (or sm_store) value */
+    SM_ERR_BAD_ISA = -2,          /* not an sm_isa value */
     SM_ERR_NULL = -3,             /* a NULL pointer with rows * n > 0 */
-    SM_ERR_LAYOUT = -4            /* a pointer not aligned for its type, or out partly
+    SM_ERR_LAYOUT = -4,           /* a pointer not aligned for its type, or out partly
                                      overlapping an input (bounds checked, as NumPy's
                                      may_share_memory): nothing is written */
+    SM_ERR_BAD_STORE = -5,        /* not an sm_store value */
+    SM_ERR_SIZE = -6,             /* rows, n and a stride whose byte extent does not fit
+                                     in a ptrdiff_t: nothing is read or written */
+    SM_ERR_BAD_THREADS = -7       /* a thread count below 1 */
 } sm_error;
 
 /* Store kinds of the bandwidth-floor kernels below. */
@@ -60,8 +65,10 @@ typedef enum {
 } sm_store;
 
 /* The ISA SM_ISA_AUTO resolves to: cpuid + xgetbv, detected once. The
- * environment variable SOFTMAX_LIB_ISA=scalar (read at detection) forces
- * SM_ISA_SCALAR. */
+ * environment variable SOFTMAX_LIB_ISA (read at detection) caps it:
+ * "scalar" forces SM_ISA_SCALAR; "avx2", "auto" or empty allow the best the
+ * CPU has. Other values are ignored here (C cannot warn); softmax_lib.native
+ * warns about them, naming the valid values. */
 int32_t sm_best_isa(void);
 
 /* Bit mask (1 << sm_isa) of the ISAs compiled into this build, whatever the CPU. */
@@ -81,7 +88,9 @@ int32_t sm_softmax_f32(const float *x, ptrdiff_t x_stride, float *out, ptrdiff_t
 int32_t sm_softmax_f64(const double *x, ptrdiff_t x_stride, double *out, ptrdiff_t out_stride,
                        size_t rows, size_t n, int32_t isa);
 
-/* out = (x - max) - log(sum(exp(x - max))), per row, subtracted in that order.
+/* out = (x - max) - log1p(rest), per row, subtracted in that order, where rest
+ * sums exp(x - max) over all entries but one maximum (other maxima count 1
+ * each): log(sum) would round the top class to 0 when rest is tiny.
  * Parameters and return as sm_softmax_f32. */
 int32_t sm_log_softmax_f32(const float *x, ptrdiff_t x_stride, float *out, ptrdiff_t out_stride,
                            size_t rows, size_t n, int32_t isa);
@@ -98,12 +107,52 @@ int32_t sm_softmax_vjp_f32(const float *y, ptrdiff_t y_stride, const float *dy, 
 int32_t sm_softmax_vjp_f64(const double *y, ptrdiff_t y_stride, const double *dy, ptrdiff_t dy_stride,
                            double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
 
-/* out = dy - exp(y) * sum(dy), per row: the log-softmax VJP given y = log_softmax(x).
+/* out = dy - exp(y) * sum(dy), per row: the log-softmax VJP given y = log_softmax(x);
+ * where y > -ln 2, (dy - sum(dy)) - expm1(y) * sum(dy), which keeps 1 - exp(y).
  * Parameters and return as sm_softmax_vjp_f32. */
 int32_t sm_log_softmax_vjp_f32(const float *y, ptrdiff_t y_stride, const float *dy, ptrdiff_t dy_stride,
                                float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
 int32_t sm_log_softmax_vjp_f64(const double *y, ptrdiff_t y_stride, const double *dy, ptrdiff_t dy_stride,
                                double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+
+/* The same eight functions on `threads` threads (>= 1; SM_ERR_BAD_THREADS
+ * otherwise): the rows are split into contiguous blocks, one per thread (at
+ * most one per row, and at most 256), each computed by the same kernel as with
+ * one thread, so the results are identical for any thread count. Threads are
+ * started for the call and joined before it returns; where no POSIX threads
+ * exist, or one cannot be started, the calling thread does those rows. The
+ * functions above are these with threads = 1. */
+int32_t sm_softmax_f32_mt(const float *x, ptrdiff_t x_stride, float *out, ptrdiff_t out_stride,
+                          size_t rows, size_t n, int32_t isa, int32_t threads);
+int32_t sm_softmax_f64_mt(const double *x, ptrdiff_t x_stride, double *out, ptrdiff_t out_stride,
+                          size_t rows, size_t n, int32_t isa, int32_t threads);
+int32_t sm_log_softmax_f32_mt(const float *x, ptrdiff_t x_stride, float *out, ptrdiff_t out_stride,
+                              size_t rows, size_t n, int32_t isa, int32_t threads);
+int32_t sm_log_softmax_f64_mt(const double *x, ptrdiff_t x_stride, double *out, ptrdiff_t out_stride,
+                              size_t rows, size_t n, int32_t isa, int32_t threads);
+int32_t sm_softmax_vjp_f32_mt(const float *y, ptrdiff_t y_stride, const float *dy, ptrdiff_t dy_stride,
+                              float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa,
+                              int32_t threads);
+int32_t sm_softmax_vjp_f64_mt(const double *y, ptrdiff_t y_stride, const double *dy, ptrdiff_t dy_stride,
+                              double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa,
+                              int32_t threads);
+int32_t sm_log_softmax_vjp_f32_mt(const float *y, ptrdiff_t y_stride, const float *dy, ptrdiff_t dy_stride,
+                                  float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa,
+                                  int32_t threads);
+int32_t sm_log_softmax_vjp_f64_mt(const double *y, ptrdiff_t y_stride, const double *dy, ptrdiff_t dy_stride,
+                                  double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa,
+                                  int32_t threads);
+
+/* Softmax / log-softmax along the middle axis of a C-contiguous float32 array
+ * of shape (outer, n, inner) -- any axis but the last of a C-contiguous array --
+ * without a transposing copy: 8 columns at a time down the n rows. out has the
+ * same layout and may be x itself (any other overlap: SM_ERR_LAYOUT). AVX2
+ * only: other ISAs return SM_ERR_ISA_UNAVAILABLE (callers then transpose and
+ * use the row functions). */
+int32_t sm_softmax_inner_f32(const float *x, float *out, size_t outer, size_t n, size_t inner,
+                             int32_t isa);
+int32_t sm_log_softmax_inner_f32(const float *x, float *out, size_t outer, size_t n, size_t inner,
+                                 int32_t isa);
 
 /* out[i] = exp(x[i]) with the exp the given ISA's kernels use (libm for scalar);
  * for accuracy measurements. @param n number of elements; out may equal x.
@@ -115,7 +164,8 @@ int32_t sm_exp_f64(const double *x, double *out, size_t n, int32_t isa);
  * copy: dst[i] = src[i]; triad: a[i] = b[i] + s * c[i].
  * @param store an sm_store
  * @return the sm_isa used (AVX2 loads/stores whenever available), or a negative
- *         sm_error (SM_STORE_NONTEMPORAL without AVX2: SM_ERR_ISA_UNAVAILABLE) */
+ *         sm_error (SM_STORE_NONTEMPORAL without AVX2: SM_ERR_ISA_UNAVAILABLE;
+ *         not an sm_store: SM_ERR_BAD_STORE) */
 int32_t sm_copy_f32(const float *src, float *dst, size_t n, int32_t store);
 int32_t sm_triad_f32(float *a, const float *b, const float *c, float s, size_t n, int32_t store);
 

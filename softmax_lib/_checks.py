@@ -104,6 +104,50 @@ def prepare_vjp(y, dy, axis, out):
     return y, dy, axis, check_out(out, y.shape, y.dtype)
 
 
+def overlaps_itself(a):
+    """Whether two elements of ndarray `a` share memory (``as_strided`` views can).
+
+    Writing such an `out` in place would read values already overwritten, so the
+    functions compute into a new array and copy it in (:func:`copy_into`). Quick
+    when the strides nest, as in every view NumPy makes itself; otherwise the byte
+    offsets of all elements are compared.
+    """
+    if a.size <= 1:
+        return False
+    extent = a.itemsize  # bytes spanned by the dimensions seen so far, smallest first
+    for stride, n in sorted((abs(st), n) for st, n in zip(a.strides, a.shape) if n > 1):
+        if stride < extent:
+            break
+        extent += stride * (n - 1)
+    else:
+        return False
+    offsets = np.zeros((), np.intp)
+    for stride, n in zip(a.strides, a.shape):
+        offsets = np.add.outer(offsets, np.arange(n, dtype=np.intp) * stride)
+    offsets = np.sort(offsets, axis=None)
+    return bool(np.any(np.diff(offsets) < a.itemsize))
+
+
+def copy_into(out, result):
+    """``out[...] = result`` by NumPy's assignment; returns `out`. For an `out` that
+    :func:`overlaps_itself`: the call then acts as NumPy's ufuncs do, as if its
+    inputs had been copied first and the result assigned."""
+    np.copyto(out, result)
+    return out
+
+
+def detach(a, out):
+    """`a`, or a copy of it where writing `out` slice by slice could change it
+    before it is read: `out` shares memory with `a` without being laid out
+    exactly as `a` (the very same elements are safe: each slice is read whole
+    before it is written)."""
+    if out is None or not np.may_share_memory(a, out):
+        return a
+    same = (a.shape == out.shape and a.strides == out.strides
+            and a.__array_interface__["data"][0] == out.__array_interface__["data"][0])
+    return a if same else a.copy()
+
+
 def jacobian_shape(shape, axis):
     """Shape of the stacked Jacobians: the other axes in order, then ``(n, n)``."""
     n = shape[axis]

@@ -9,7 +9,9 @@ import math
 
 import numpy as np
 
-from ._checks import jacobian_shape, prepare, prepare_vjp
+from ._checks import copy_into, detach, jacobian_shape, overlaps_itself, prepare, prepare_vjp
+
+LN2 = math.log(2.0)  # exp(y) > 1/2 where y > -LN2
 
 __all__ = ["softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian"]
 
@@ -41,17 +43,26 @@ def softmax_row(x):
 
 
 def log_softmax_row(x):
-    """Log-softmax of a list of floats: ``x_i - m - log(sum exp(x_j - m))``."""
+    """Log-softmax of a list of floats: ``(x_i - m) - log1p(rest)``.
+
+    ``rest`` sums ``exp(x_j - m)`` over every entry but one maximum (other entries
+    equal to the maximum count 1 each). ``log(sum)`` would round away the small
+    part of ``sum = 1 + rest``; ``log1p(rest)`` keeps it, so the top class, whose
+    log-probability is ``-log1p(rest)``, is right to the last bits.
+    """
     if not x:
         return []
     m = x[0]
     for v in x:  # 1. the max
         if v > m:
             m = v
-    total = 0.0
-    for v in x:  # 2. the sum of the shifted exponentials; it is >= 1 (the max gives 1)
-        total += math.exp(v - m)
-    log_total = math.log(total)
+    rest, skipped = 0.0, False
+    for v in x:  # 2. the shifted exponentials, except one maximum's exp(0) = 1
+        if v - m == 0 and not skipped:  # (never when m is inf or NaN: the row is NaN)
+            skipped = True
+            continue
+        rest += math.exp(v - m)
+    log_total = math.log1p(rest)  # log(1 + rest) = log(sum exp(x - m))
     return [(v - m) - log_total for v in x]  # 3. subtract; x - m first keeps it exact
 
 
@@ -64,11 +75,17 @@ def softmax_vjp_row(s, g):
 
 
 def log_softmax_vjp_row(y, g):
-    """``J^T g`` of log-softmax for one row: ``g_i - exp(y_i) * sum(g)``."""
+    """``J^T g`` of log-softmax for one row: ``g_i - exp(y_i) * sum(g)``.
+
+    Where ``exp(y_i) > 1/2`` (at most one entry, the top class) it is computed as
+    ``(g_i - sum(g)) - expm1(y_i) * sum(g)``: ``exp(y_i)`` near 1 would round away
+    the ``1 - exp(y_i)`` that the result (e.g. NLL's gradient ``s - 1``) is made of.
+    """
     total = 0.0
     for gi in g:  # 1. the sum of the upstream gradient
         total += gi
-    return [gi - math.exp(yi) * total for yi, gi in zip(y, g)]  # 2. subtract s * sum
+    return [(gi - total) - math.expm1(yi) * total if yi > -LN2 else gi - math.exp(yi) * total
+            for yi, gi in zip(y, g)]  # 2. subtract s * sum
 
 
 def jacobian_row(s):
@@ -112,6 +129,9 @@ def softmax(x, axis=-1, out=None):
     x, axis, out = prepare(x, axis, out)
     if out is None:
         out = np.empty_like(x)
+    elif overlaps_itself(out):  # an as_strided out: as if x were copied first
+        return copy_into(out, softmax(x, axis))
+    x = detach(x, out)  # out overlapping x elsewhere than row for row: read a copy
     for _, row in slices_along(x.shape, axis):
         out[row] = softmax_row(x[row].tolist())
     return out
@@ -136,7 +156,9 @@ def log_softmax(x, axis=-1, out=None):
 
     Notes
     -----
-    .. math:: \log s_i = (x_i - m) - \log \sum_j e^{x_j - m}
+    .. math:: \log s_i = (x_i - m) - \operatorname{log1p} \sum_{j \ne k} e^{x_j - m}
+
+    where :math:`x_k = m` is one maximum (:func:`log_softmax_row`).
 
     Examples
     --------
@@ -146,6 +168,9 @@ def log_softmax(x, axis=-1, out=None):
     x, axis, out = prepare(x, axis, out)
     if out is None:
         out = np.empty_like(x)
+    elif overlaps_itself(out):  # an as_strided out: as if x were copied first
+        return copy_into(out, log_softmax(x, axis))
+    x = detach(x, out)  # out overlapping x elsewhere than row for row: read a copy
     for _, row in slices_along(x.shape, axis):
         out[row] = log_softmax_row(x[row].tolist())
     return out
@@ -182,6 +207,9 @@ def softmax_vjp(y, dy, axis=-1, out=None):
     y, dy, axis, out = prepare_vjp(y, dy, axis, out)
     if out is None:
         out = np.empty_like(y)
+    elif overlaps_itself(out):  # an as_strided out: as if y, dy were copied first
+        return copy_into(out, softmax_vjp(y, dy, axis))
+    y, dy = detach(y, out), detach(dy, out)
     for _, row in slices_along(y.shape, axis):
         out[row] = softmax_vjp_row(y[row].tolist(), dy[row].tolist())
     return out
@@ -218,6 +246,9 @@ def log_softmax_vjp(y, dy, axis=-1, out=None):
     y, dy, axis, out = prepare_vjp(y, dy, axis, out)
     if out is None:
         out = np.empty_like(y)
+    elif overlaps_itself(out):  # an as_strided out: as if y, dy were copied first
+        return copy_into(out, log_softmax_vjp(y, dy, axis))
+    y, dy = detach(y, out), detach(dy, out)
     for _, row in slices_along(y.shape, axis):
         out[row] = log_softmax_vjp_row(y[row].tolist(), dy[row].tolist())
     return out

@@ -6,23 +6,36 @@ installed; importing this module raises ``ImportError`` if that did not happen.
 Each function takes ``isa="auto" | "avx2" | "scalar"``: ``"auto"`` is
 :func:`best_isa`, an explicit ISA is used or refused (``ValueError``), never
 silently replaced. ``SOFTMAX_LIB_ISA=scalar`` in the environment makes the scalar
-kernels the only ones available.
+kernels the only ones available (``auto``, ``avx2`` or empty: the best the CPU
+has; any other value is ignored with a ``RuntimeWarning`` naming these).
 
 The C kernels work on rows: the softmax axis is moved last, and the array goes
 to C without a copy whenever its rows are contiguous and evenly spaced (any
 C-contiguous array, a slice of rows, ...). Other layouts are copied once. The GIL
 is released while the kernels run.
 """
+import os
+import warnings
+
 import numpy as np
 
 from . import vectorized
-from ._checks import prepare, prepare_vjp
+from ._checks import copy_into, overlaps_itself, prepare, prepare_vjp
 from ._native import ffi, lib
 
 __all__ = [
     "softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian",
-    "best_isa", "available_isas",
+    "best_isa", "available_isas", "default_threads", "AUTO_THREADS_MIN_SIZE",
 ]
+
+# SOFTMAX_LIB_ISA: the C library reads it (dispatch.c, detect_best_isa) but cannot
+# warn; a value it does not know is ignored there, and named here.
+_ENV_VALUES = ("auto", "scalar", "avx2", "")
+_env_isa = os.environ.get("SOFTMAX_LIB_ISA")
+if _env_isa is not None and _env_isa not in _ENV_VALUES:
+    warnings.warn(f"SOFTMAX_LIB_ISA={_env_isa!r} is not one of 'auto', 'scalar', 'avx2' "
+                  "(or empty) and is ignored: the best available ISA is used",
+                  RuntimeWarning, stacklevel=2)
 
 _NAMES = {lib.SM_ISA_SCALAR: "scalar", lib.SM_ISA_AVX2: "avx2"}
 _CODES = {"auto": lib.SM_ISA_AUTO, "scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2}
@@ -32,10 +45,59 @@ _AVAILABLE = ("scalar", "avx2") if _BEST == lib.SM_ISA_AVX2 else ("scalar",)
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _BUFFER = {_F32: ffi.typeof("float[]"), _F64: ffi.typeof("double[]")}
 _POINTER = {_F32: ffi.typeof("float *"), _F64: ffi.typeof("double *")}
-_KERNELS = {
-    name: {_F32: getattr(lib, f"sm_{name}_f32"), _F64: getattr(lib, f"sm_{name}_f64")}
-    for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "exp")
+_KERNELS = {  # the contract's functions take a thread count: their _mt entry points
+    name: {_F32: getattr(lib, f"sm_{name}_f32_mt"), _F64: getattr(lib, f"sm_{name}_f64_mt")}
+    for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp")
 }
+_KERNELS["exp"] = {_F32: lib.sm_exp_f32, _F64: lib.sm_exp_f64}
+
+
+def _env_threads():
+    """SOFTMAX_LIB_NUM_THREADS as a positive int, or None (unset, or warned about)."""
+    value = os.environ.get("SOFTMAX_LIB_NUM_THREADS", "")
+    if value == "":
+        return None
+    try:
+        threads = int(value)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        warnings.warn(f"SOFTMAX_LIB_NUM_THREADS={value!r} is not a positive integer and is "
+                      "ignored: the number of available cores is used", RuntimeWarning,
+                      stacklevel=3)
+        return None
+    return threads
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+#: Calls on fewer elements run on one thread when threads=None: starting a
+#: thread costs tens of microseconds, the time of about 2^15 exponentials.
+AUTO_THREADS_MIN_SIZE = 1 << 17
+_AUTO_THREADS = _env_threads() or _cores()
+
+
+def default_threads():
+    """The thread count of ``threads=None`` for calls on at least
+    :data:`AUTO_THREADS_MIN_SIZE` elements (fewer: 1): ``SOFTMAX_LIB_NUM_THREADS``
+    if set, else the number of cores this process may use."""
+    return _AUTO_THREADS
+
+
+def _thread_count(threads, size):
+    """The number of threads for a call on `size` elements; ValueError if `threads` is bad."""
+    if threads is None:
+        return _AUTO_THREADS if size >= AUTO_THREADS_MIN_SIZE else 1
+    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be None or a positive integer, got {threads!r}")
+    return int(min(threads, 256))  # the C library uses at most 256
+
+
 # Bound once: attribute look-ups are a measurable part of a small call.
 _from_buffer, _cast = ffi.from_buffer, ffi.cast
 _may_share_memory, _empty, _ndarray = np.may_share_memory, np.empty, np.ndarray
@@ -134,17 +196,17 @@ def _inputs(arrays, axis):
     return views
 
 
-# The thin path compares `axis` and `isa` with their defaults by identity
-# (CPython shares the objects -1 and "auto"): any other spelling of them simply
-# takes the checked path.
-_LAST, _AUTO = -1, "auto"
+# The thin path takes `axis` only as the int -1 and `isa` only as a str: by value
+# (==), not by identity, which would rely on CPython sharing the objects -1 and
+# "auto"; the type tests keep -1.0, True or an array out (the checked path
+# decides about those).
 _USABLE = {name: _CODES[name] for name in _AVAILABLE}
 _LAYOUT = lib.SM_ERR_LAYOUT
 _SOFTMAX, _LOG_SOFTMAX = _KERNELS["softmax"], _KERNELS["log_softmax"]
 _SOFTMAX_VJP, _LOG_SOFTMAX_VJP = _KERNELS["softmax_vjp"], _KERNELS["log_softmax_vjp"]
 
 
-def _thin_forward(kernels, x, axis, out, isa):
+def _thin_forward(kernels, x, axis, out, isa, threads):
     """The common call without the general machinery, or None to take that.
 
     Taken only when the call is certainly valid: `x` an ndarray of float32 or
@@ -154,11 +216,11 @@ def _thin_forward(kernels, x, axis, out, isa):
     refuses misaligned pointers and partial overlap (SM_ERR_LAYOUT) without
     writing: then, as for every other call, the checked path decides.
     """
-    if type(x) is not _ndarray or axis is not _LAST:
+    if type(x) is not _ndarray or type(axis) is not int or axis != -1:
         return None
     dtype, shape = x.dtype, x.shape
     kernel = kernels.get(dtype)  # None unless native float32 or float64
-    code = _BEST if isa is _AUTO else _USABLE.get(isa) if type(isa) is str else None
+    code = (_BEST if isa == "auto" else _USABLE.get(isa)) if type(isa) is str else None
     if kernel is None or not shape or not shape[-1] or code is None:
         return None
     if out is None:
@@ -170,7 +232,10 @@ def _thin_forward(kernels, x, axis, out, isa):
         px, po = _from_buffer(buffer, x), _from_buffer(buffer, out, True)
     except ValueError:  # not C-contiguous, or out read-only
         return None
-    rc = kernel(px, n, po, n, x.size // n, n, code)
+    size = x.size
+    nthreads = (1 if size < AUTO_THREADS_MIN_SIZE else _AUTO_THREADS) if threads is None \
+        else _thread_count(threads, size)
+    rc = kernel(px, n, po, n, size // n, n, code, nthreads)
     if rc == code:
         return out
     if rc != _LAYOUT:
@@ -178,14 +243,14 @@ def _thin_forward(kernels, x, axis, out, isa):
     return None
 
 
-def _thin_vjp(kernels, y, dy, axis, out, isa):
+def _thin_vjp(kernels, y, dy, axis, out, isa, threads):
     """:func:`_thin_forward` for the VJPs: `y` and `dy` both qualify and share
     shape and dtype; `out` may be either of them, not partly overlap them."""
-    if type(y) is not _ndarray or type(dy) is not _ndarray or axis is not _LAST:
+    if type(y) is not _ndarray or type(dy) is not _ndarray or type(axis) is not int or axis != -1:
         return None
     dtype, shape = y.dtype, y.shape
     kernel = kernels.get(dtype)
-    code = _BEST if isa is _AUTO else _USABLE.get(isa) if type(isa) is str else None
+    code = (_BEST if isa == "auto" else _USABLE.get(isa)) if type(isa) is str else None
     if (kernel is None or dy.dtype is not dtype or dy.shape != shape or not shape
             or not shape[-1] or code is None):
         return None
@@ -199,7 +264,10 @@ def _thin_vjp(kernels, y, dy, axis, out, isa):
                        _from_buffer(buffer, out, True))
     except ValueError:
         return None
-    rc = kernel(py, n, pdy, n, po, n, y.size // n, n, code)
+    size = y.size
+    nthreads = (1 if size < AUTO_THREADS_MIN_SIZE else _AUTO_THREADS) if threads is None \
+        else _thread_count(threads, size)
+    rc = kernel(py, n, pdy, n, po, n, size // n, n, code, nthreads)
     if rc == code:
         return out
     if rc != _LAYOUT:
@@ -207,12 +275,46 @@ def _thin_vjp(kernels, y, dy, axis, out, isa):
     return None
 
 
-def _run(name, arrays, axis, out, isa):
+_INNER = {"softmax": lib.sm_softmax_inner_f32, "log_softmax": lib.sm_log_softmax_inner_f32}
+
+
+def _run_inner(name, x, axis, out, code):
+    """float32 (log-)softmax along a non-last `axis` of C-contiguous `x` with the
+    AVX2 kernel that walks down the axis 8 columns at a time: no transposing copy,
+    and a C-contiguous result. (One thread: ``threads`` does not apply here yet.)"""
+    shape = x.shape
+    outer, n = int(np.prod(shape[:axis], dtype=np.int64)), shape[axis]
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    if out is None:
+        dest = result = np.empty(shape, _F32)
+    elif (out.flags.c_contiguous and out.flags.aligned
+            and (not _may_share_memory(out, x) or _same_layout(out, x))):
+        dest = result = out
+    else:
+        dest, result = np.empty(shape, _F32), out
+    rc = _INNER[name](_from_buffer(_BUFFER[_F32], x), _from_buffer(_BUFFER[_F32], dest, True),
+                      outer, n, inner, code)
+    _check_rc(rc, code)
+    if dest is not result:
+        np.copyto(result, dest)
+    return result
+
+
+def _run(name, arrays, axis, out, isa, threads=None):
     """Validated `arrays` (same shape and dtype) -> result of kernel `name` in `out`."""
-    code = _BEST if isa == "auto" else _isa_code(isa)
+    code = _BEST if type(isa) is str and isa == "auto" else _isa_code(isa)
     a0 = arrays[0]
     if a0.size == 0:
         return np.empty_like(a0) if out is None else out
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, _run(name, arrays, axis, None, isa, threads))
+    if (name in _INNER and code == lib.SM_ISA_AVX2 and a0.dtype == _F32
+            and axis != a0.ndim - 1 and a0.flags.c_contiguous and a0.flags.aligned):
+        return _run_inner(name, a0, axis, out, code)
+    if out is None and axis != a0.ndim - 1:
+        # a C-contiguous result, as loops and vectorized give (the kernels write
+        # rows: a temporary, then one copy into it)
+        out = np.empty(a0.shape, a0.dtype)
     ins = _inputs(arrays, axis)
     if out is None:
         shape = a0.shape if axis == a0.ndim - 1 else np.moveaxis(a0, axis, -1).shape
@@ -224,7 +326,8 @@ def _run(name, arrays, axis, out, isa):
     args = []
     for v in (*ins, dest):
         args += (_pointer(v), v.strides[0] // v.itemsize)
-    _check_rc(_KERNELS[name][a0.dtype](*args, rows, n, code), code)
+    nthreads = _thread_count(threads, rows * n)
+    _check_rc(_KERNELS[name][a0.dtype](*args, rows, n, code, nthreads), code)
     if copy_to is not None:
         np.copyto(copy_to, dest.reshape(copy_to.shape))
     if out is not None:
@@ -232,7 +335,7 @@ def _run(name, arrays, axis, out, isa):
     return result if axis == a0.ndim - 1 else np.moveaxis(result, -1, axis)
 
 
-def softmax(x, axis=-1, out=None, *, isa="auto"):
+def softmax(x, axis=-1, out=None, *, isa="auto", threads=None):
     """Softmax along `axis`; see :func:`softmax_lib.vectorized.softmax`.
 
     Parameters
@@ -245,6 +348,10 @@ def softmax(x, axis=-1, out=None, *, isa="auto"):
         Where to write the result; may be `x`.
     isa : {"auto", "avx2", "scalar"}, optional
         Kernels to use; ``ValueError`` if unavailable (see :func:`available_isas`).
+    threads : int, optional
+        Threads to split the rows over (identical results for any count). None:
+        :func:`default_threads` for calls on at least
+        :data:`AUTO_THREADS_MIN_SIZE` elements, else 1.
 
     Returns
     -------
@@ -257,14 +364,14 @@ def softmax(x, axis=-1, out=None, *, isa="auto"):
     >>> softmax([1.0, 2.0])
     array([0.26894142, 0.73105858])
     """
-    result = _thin_forward(_SOFTMAX, x, axis, out, isa)
+    result = _thin_forward(_SOFTMAX, x, axis, out, isa, threads)
     if result is None:
         x, axis, out = prepare(x, axis, out)
-        result = _run("softmax", (x,), axis, out, isa)
+        result = _run("softmax", (x,), axis, out, isa, threads)
     return result
 
 
-def log_softmax(x, axis=-1, out=None, *, isa="auto"):
+def log_softmax(x, axis=-1, out=None, *, isa="auto", threads=None):
     """Log-softmax along `axis`; see :func:`softmax_lib.vectorized.log_softmax`.
 
     Parameters
@@ -277,25 +384,31 @@ def log_softmax(x, axis=-1, out=None, *, isa="auto"):
         Where to write the result; may be `x`.
     isa : {"auto", "avx2", "scalar"}, optional
         Kernels to use.
+    threads : int, optional
+        Threads to split the rows over (identical results for any count). None:
+        :func:`default_threads` for calls on at least
+        :data:`AUTO_THREADS_MIN_SIZE` elements, else 1.
 
     Returns
     -------
     ndarray
-        ``(x - max) - log(sum(exp(x - max)))``, in that order.
+        ``(x - max) - log1p(rest)``, in that order, where ``rest`` sums
+        ``exp(x - max)`` over all entries but one maximum: the top class is right
+        to a few ulp (:func:`softmax_lib.vectorized.log_softmax`).
 
     Examples
     --------
     >>> log_softmax([1000.0, 0.0])
     array([    0., -1000.])
     """
-    result = _thin_forward(_LOG_SOFTMAX, x, axis, out, isa)
+    result = _thin_forward(_LOG_SOFTMAX, x, axis, out, isa, threads)
     if result is None:
         x, axis, out = prepare(x, axis, out)
-        result = _run("log_softmax", (x,), axis, out, isa)
+        result = _run("log_softmax", (x,), axis, out, isa, threads)
     return result
 
 
-def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
+def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto", threads=None):
     """Softmax VJP ``y * (dy - sum(y * dy))``; see :func:`softmax_lib.vectorized.softmax_vjp`.
 
     Parameters
@@ -310,6 +423,10 @@ def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
         Where to write the result; may be `y` or `dy`.
     isa : {"auto", "avx2", "scalar"}, optional
         Kernels to use.
+    threads : int, optional
+        Threads to split the rows over (identical results for any count). None:
+        :func:`default_threads` for calls on at least
+        :data:`AUTO_THREADS_MIN_SIZE` elements, else 1.
 
     Returns
     -------
@@ -321,14 +438,14 @@ def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
     >>> softmax_vjp(softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.19661193, -0.19661193])
     """
-    result = _thin_vjp(_SOFTMAX_VJP, y, dy, axis, out, isa)
+    result = _thin_vjp(_SOFTMAX_VJP, y, dy, axis, out, isa, threads)
     if result is None:
         y, dy, axis, out = prepare_vjp(y, dy, axis, out)
-        result = _run("softmax_vjp", (y, dy), axis, out, isa)
+        result = _run("softmax_vjp", (y, dy), axis, out, isa, threads)
     return result
 
 
-def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
+def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto", threads=None):
     """Log-softmax VJP ``dy - exp(y) * sum(dy)``.
 
     The maths: :func:`softmax_lib.vectorized.log_softmax_vjp`.
@@ -345,6 +462,10 @@ def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
         Where to write the result; may be `y` or `dy`.
     isa : {"auto", "avx2", "scalar"}, optional
         Kernels to use.
+    threads : int, optional
+        Threads to split the rows over (identical results for any count). None:
+        :func:`default_threads` for calls on at least
+        :data:`AUTO_THREADS_MIN_SIZE` elements, else 1.
 
     Returns
     -------
@@ -356,10 +477,10 @@ def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto"):
     >>> log_softmax_vjp(log_softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.73105858, -0.73105858])
     """
-    result = _thin_vjp(_LOG_SOFTMAX_VJP, y, dy, axis, out, isa)
+    result = _thin_vjp(_LOG_SOFTMAX_VJP, y, dy, axis, out, isa, threads)
     if result is None:
         y, dy, axis, out = prepare_vjp(y, dy, axis, out)
-        result = _run("log_softmax_vjp", (y, dy), axis, out, isa)
+        result = _run("log_softmax_vjp", (y, dy), axis, out, isa, threads)
     return result
 
 
@@ -408,8 +529,10 @@ def _bandwidth(kernel, arrays, *scalars, nontemporal=False):
             raise ValueError("arrays must be C-contiguous float32 of one shape")
     rc = kernel(*(_from_buffer(_BUFFER[_F32], a) for a in arrays), *scalars,
                 arrays[0].size, store)
-    if rc < 0:
+    if rc == lib.SM_ERR_ISA_UNAVAILABLE:
         raise ValueError("non-temporal stores need AVX2, which is not available")
+    if rc < 0:
+        raise RuntimeError(f"the C library returned {rc}")
     return _NAMES[rc]
 
 

@@ -7,7 +7,7 @@ axis with ``keepdims=True`` to each reduction, and writes into ``out`` when give
 """
 import numpy as np
 
-from ._checks import prepare, prepare_vjp
+from ._checks import copy_into, overlaps_itself, prepare, prepare_vjp
 
 __all__ = ["softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian"]
 
@@ -50,6 +50,8 @@ def softmax(x, axis=-1, out=None):
     x, axis, out = prepare(x, axis, out)
     if x.size == 0:
         return np.empty_like(x) if out is None else out
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, softmax(x, axis))
     m = np.max(x, axis=axis, keepdims=True)
     with np.errstate(invalid="ignore"):  # -inf - -inf in an all--inf slice -> NaN
         out = np.subtract(x, m, out=out)
@@ -77,10 +79,13 @@ def log_softmax(x, axis=-1, out=None):
 
     Notes
     -----
-    .. math:: \log s_i = (x_i - m) - \log \sum_j e^{x_j - m}
+    .. math:: \log s_i = (x_i - m) - \operatorname{log1p}\Big(\sum_{j \ne k} e^{x_j - m}\Big)
 
-    The terms are subtracted in that order: ``x - m`` is exact for the largest
-    entries, so the largest probabilities keep their full precision.
+    where :math:`x_k = m` is one maximum (the others equal to it count 1 each).
+    The sum of all the exponentials is :math:`1 + \text{rest}`; ``log`` of it would
+    round away the small part, ``log1p(rest)`` keeps it, so the top class (the
+    entry an NLL loss reads) is right to a few ulp. The terms are subtracted in
+    that order: ``x - m`` is exact for the largest entries.
 
     Examples
     --------
@@ -91,14 +96,27 @@ def log_softmax(x, axis=-1, out=None):
 
     >>> log_softmax([1000.0, 0.0])
     array([    0., -1000.])
+
+    and ``log`` of the sum would give 0 for the top class here:
+
+    >>> log_softmax([40.0, 0.0])[0]
+    np.float64(-4.248354255291589e-18)
     """
     x, axis, out = prepare(x, axis, out)
     if x.size == 0:
         return np.empty_like(x) if out is None else out
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, log_softmax(x, axis))
     m = np.max(x, axis=axis, keepdims=True)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # -inf - -inf, inf - inf: NaN rows
         out = np.subtract(x, m, out=out)
-        out -= np.log(np.sum(np.exp(out), axis=axis, keepdims=True))
+        top = out == 0  # the maxima: exp(0) = 1 each (none in a NaN row)
+        terms = np.exp(out)
+        terms[top] = 0.0
+        # rest = the others' sum, plus 1 for each maximum but one
+        rest = np.sum(terms, axis=axis, keepdims=True)
+        rest += np.sum(top, axis=axis, keepdims=True, dtype=x.dtype) - 1
+        out -= np.log1p(rest)
     return out
 
 
@@ -143,6 +161,8 @@ def softmax_vjp(y, dy, axis=-1, out=None):
     y, dy, axis, out = prepare_vjp(y, dy, axis, out)
     if y.size == 0:
         return np.empty_like(y) if out is None else out
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, softmax_vjp(y, dy, axis))
     dot = np.expand_dims(np.vecdot(y, dy, axis=axis), axis)  # <s, g> per slice
     if out is None:
         out = dy - dot
@@ -177,7 +197,9 @@ def log_softmax_vjp(y, dy, axis=-1, out=None):
     Notes
     -----
     The Jacobian of log-softmax is :math:`I - \mathbf{1} s^T`, so
-    :math:`J^T g = g - s \sum_i g_i` with :math:`s = e^{y}`.
+    :math:`J^T g = g - s \sum_i g_i` with :math:`s = e^{y}`; where
+    :math:`s > 1/2` it is computed as :math:`(g - \sum_i g_i) - (s - 1) \sum_i g_i`
+    with :math:`s - 1` = ``expm1(y)``.
 
     Examples
     --------
@@ -187,10 +209,22 @@ def log_softmax_vjp(y, dy, axis=-1, out=None):
     y, dy, axis, out = prepare_vjp(y, dy, axis, out)
     if y.size == 0:
         return np.empty_like(y) if out is None else out
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, log_softmax_vjp(y, dy, axis))
     total = np.sum(dy, axis=axis, keepdims=True)
+    # exp(y) near 1 (y > -ln 2, at most one entry per slice: the top class) would
+    # round away the 1 - exp(y) the result is made of: there, expm1 keeps it.
+    top = y > -np.log(2.0)
+    fixed = None
+    if top.any():  # computed before out is written: out may be y or dy
+        t = np.broadcast_to(total, y.shape)[top]
+        fixed = (dy[top] - t) - np.expm1(y[top]) * t
     s = np.exp(y)  # computed before out is written: out may be y
     s *= total
-    return np.subtract(dy, s, out=out)
+    out = np.subtract(dy, s, out=out)
+    if fixed is not None:
+        out[top] = fixed
+    return out
 
 
 def softmax_jacobian(y, axis=-1):

@@ -1,0 +1,95 @@
+"""Rows split over threads (issue 10, item 6): identical results for any thread
+count, on every ISA; ``threads=`` and ``SOFTMAX_LIB_NUM_THREADS`` checked. No
+timings here (the commit notes have them)."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from softmax_lib import vectorized
+
+native = pytest.importorskip("softmax_lib.native", reason="the C library was not built")
+from softmax_lib._native import ffi, lib  # noqa: E402  (after the importorskip)
+
+ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
+                     [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
+        for isa in ("scalar", "avx2")]
+NAMES = ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp")
+
+
+def arguments(name, x, rng):
+    if name in ("softmax", "log_softmax"):
+        return (x,)
+    fwd = vectorized.softmax if name == "softmax_vjp" else vectorized.log_softmax
+    return fwd(x), rng.normal(size=x.shape).astype(x.dtype)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape, axis", [((37, 1001), -1), ((5, 3), -1), ((2, 9), -1),
+                                         ((64, 300), 0), ((3, 4, 50), 1)])
+def test_identical_results_for_any_thread_count(isa, name, dtype, shape, axis):
+    rng = np.random.default_rng(13)
+    args = arguments(name, rng.normal(scale=3.0, size=shape).astype(dtype), rng)
+    f = getattr(native, name)
+    one = f(*args, axis=axis, isa=isa, threads=1)
+    for threads in (2, 3, 7, 64, np.int64(2), None):  # more threads than rows too
+        np.testing.assert_array_equal(f(*args, axis=axis, isa=isa, threads=threads), one)
+    out = np.empty_like(one)
+    assert f(*args, axis=axis, isa=isa, threads=2, out=out) is out
+    np.testing.assert_array_equal(out, one)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_automatic_threads_above_the_size_threshold(isa):
+    # big enough for threads=None to use default_threads(); rows of every tail
+    rows = native.AUTO_THREADS_MIN_SIZE // 1003 + 3
+    x = np.random.default_rng(14).normal(size=(rows, 1003)).astype(np.float32)
+    np.testing.assert_array_equal(native.softmax(x, isa=isa),
+                                  native.softmax(x, isa=isa, threads=1))
+    np.testing.assert_array_equal(native.log_softmax(x, isa=isa, threads=2),
+                                  native.log_softmax(x, isa=isa, threads=1))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, [2]])
+def test_bad_thread_counts_are_a_clear_error(bad):
+    x = np.ones((4, 8))
+    for name in NAMES:
+        args = (x,) if name in ("softmax", "log_softmax") else (x, x)
+        with pytest.raises(ValueError, match="threads must be None or a positive integer"):
+            getattr(native, name)(*args, threads=bad)
+        with pytest.raises(ValueError, match="threads must be None or a positive integer"):
+            getattr(native, name)(*(a.T for a in args), axis=0, threads=bad)  # the checked path
+
+
+def test_c_refuses_a_thread_count_below_one():
+    x = np.zeros(8, np.float32)
+    p = ffi.from_buffer("float[]", x)
+    assert lib.sm_softmax_f32_mt(p, 8, p, 8, 1, 8, 0, 0) == lib.SM_ERR_BAD_THREADS
+    assert lib.sm_log_softmax_vjp_f32_mt(p, 8, p, 8, p, 8, 1, 8, 0, -3) == lib.SM_ERR_BAD_THREADS
+    assert lib.sm_softmax_f32_mt(p, 8, p, 8, 1, 8, 0, 1000) == lib.sm_best_isa()  # capped
+
+
+def default_threads_with(value):
+    code = ("import warnings\nwarnings.simplefilter('always')\n"
+            "import softmax_lib.native as n\nprint(n.default_threads())\n")
+    env = {k: v for k, v in os.environ.items() if k != "SOFTMAX_LIB_NUM_THREADS"}
+    if value is not None:
+        env["SOFTMAX_LIB_NUM_THREADS"] = value
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True)
+    return int(done.stdout), done.stderr
+
+
+def test_environment_sets_the_thread_count():
+    cores, err = default_threads_with(None)
+    assert cores >= 1 and not err
+    assert default_threads_with("3") == (3, "")
+    assert default_threads_with("1") == (1, "")
+    for bad in ("0", "-2", "two", "1.5"):
+        threads, err = default_threads_with(bad)
+        assert threads == cores
+        assert f"SOFTMAX_LIB_NUM_THREADS={bad!r} is not a positive integer" in err
