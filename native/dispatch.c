@@ -234,6 +234,7 @@ static void run_rows(const sm_job *j, size_t first, size_t last)
     }
 }
 
+#if SM_HAVE_THREADS
 typedef struct {
     const sm_job *job;
     size_t first, last;
@@ -246,7 +247,6 @@ static size_t block_start(size_t rows, size_t blocks, size_t t)
     return t * base + (t < extra ? t : extra);
 }
 
-#if SM_HAVE_THREADS
 static void *block_main(void *arg)
 {
     const sm_block *b = (const sm_block *)arg;
