@@ -158,7 +158,7 @@ def log_softmax(x, axis=-1, out=None):
     -----
     .. math:: \log s_i = (x_i - m) - \operatorname{log1p} \sum_{j \ne k} e^{x_j - m}
 
-    where :math:`x_k = m` is one maximum (:func:`log_softmax_row`).
+    where :math:`x_k = m` is one maximum (``log_softmax_row`` above).
 
     Examples
     --------

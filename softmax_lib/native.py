@@ -76,8 +76,8 @@ def _cores():
         return os.cpu_count() or 1
 
 
-#: Calls on fewer elements run on one thread when threads=None: starting a
-#: thread costs tens of microseconds, the time of about 2^15 exponentials.
+#: Below this many elements a call with threads=None runs on one thread, because
+#: starting a thread costs tens of microseconds, the time of about 2^15 exponentials.
 AUTO_THREADS_MIN_SIZE = 1 << 17
 _AUTO_THREADS = _env_threads() or _cores()
 
