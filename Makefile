@@ -62,3 +62,20 @@ test-nosimd: $(VENV)/.installed-test
 
 clean:
 	rm -rf _build build *.egg-info softmax_lib/_native*.so softmax_lib/_native.c
+
+# ------------------------------------------------------------------ test-c
+# The C library tested without Python (tests/c/test_kernels.c, built from the
+# sources in native/ directly): natively with every ISA the build has and the
+# CPU runs, and natively with no SIMD code at all. Warnings are errors here.
+CC       ?= cc
+TESTC_CFLAGS := -O2 -Wall -Wextra -Werror -Inative
+TESTC_SRC := native/dispatch.c native/kernels_scalar.c native/kernels_avx2.c tests/c/test_kernels.c
+TESTC_LIBS := -lm -lpthread
+.PHONY: test-c
+test-c:
+	mkdir -p build/test-c
+	$(CC) $(TESTC_CFLAGS) -o build/test-c/test_kernels $(TESTC_SRC) $(TESTC_LIBS)
+	$(CC) $(TESTC_CFLAGS) -DSOFTMAX_NO_SIMD -o build/test-c/test_kernels_nosimd $(TESTC_SRC) $(TESTC_LIBS)
+	build/test-c/test_kernels
+	SOFTMAX_LIB_ISA=scalar build/test-c/test_kernels 997 65536
+	build/test-c/test_kernels_nosimd 997 65536
