@@ -6,8 +6,8 @@ OUTDIR`` builds a variant into ``OUTDIR/softmax_lib/`` (``make sanitize``).
 The cdef is read from softmax.h, the single declaration of the API.
 Environment overrides:
 
-- ``SOFTMAX_LIB_NO_SIMD=1`` compiles no SIMD code at all (what aarch64 and old
-  x86 get anyway): the scalar kernels only.
+- ``SOFTMAX_LIB_NO_SIMD=1`` compiles no SIMD code at all (no AVX2 on x86-64,
+  no NEON on AArch64): the scalar kernels only.
 - ``SOFTMAX_LIB_CFLAGS`` / ``SOFTMAX_LIB_LDFLAGS``: extra compiler / linker flags,
   e.g. ``-fsanitize=address,undefined`` for ``make sanitize``.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["dispatch.c", "kernels_scalar.c", "kernels_avx2.c"]
+SOURCES = ["dispatch.c", "kernels_scalar.c", "kernels_avx2.c", "kernels_neon.c"]
 # No fast-math flags: with gcc they set flush-to-zero for the whole process
 # (tests/test_native.py checks that subnormals survive importing the library).
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror"]

@@ -600,6 +600,7 @@ int main(int argc, char **argv)
 {
     const uint32_t step = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 61;
     const long points = argc > 2 ? strtol(argv[2], NULL, 10) : 1L << 20;
+    setvbuf(stdout, NULL, _IOLBF, 0);  /* progress line by line, also into a pipe (make, CI logs) */
     const int32_t compiled = sm_compiled_isas(), best = sm_best_isa();
     const char *env = getenv("SOFTMAX_LIB_ISA");
     printf("test_kernels: compiled ISAs:");
