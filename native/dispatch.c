@@ -381,6 +381,46 @@ BACKWARD(softmax_vjp_f64, double, sm_vjp_row_f64, SCALAR_BELOW_SOFTMAX_VJP_F64, 
 BACKWARD(log_softmax_vjp_f64, double, sm_vjp_row_f64, SCALAR_BELOW, JOB_VJP_F64)
 #undef job_field
 
+/* Softmax along the middle axis of a C-contiguous (outer, n, inner) array,
+ * without a transposing copy: AVX2 only (kernels_avx2.c, inner_block_f32). */
+static int32_t inner_f32(const float *x, float *out, size_t outer, size_t n, size_t inner,
+                         int32_t isa, int take_log)
+{
+    (void)take_log;  /* unused without AVX2 */
+    const int32_t use = resolve(isa);
+    if (use < 0)
+        return use;
+    if (use != SM_ISA_AVX2)
+        return SM_ERR_ISA_UNAVAILABLE;
+    if (outer == 0 || n == 0 || inner == 0)
+        return use;
+    if (x == NULL || out == NULL)
+        return SM_ERR_NULL;
+    if (inner > (size_t)PTRDIFF_MAX / n || outer > (size_t)PTRDIFF_MAX / (n * inner) ||
+        !sizes_fit(1, outer * n * inner, 0, sizeof(float)))
+        return SM_ERR_SIZE;
+    if (MISALIGNED(x, float) || MISALIGNED(out, float) ||
+        !may_write(x, 0, out, 0, 1, outer * n * inner, sizeof(float)))
+        return SM_ERR_LAYOUT;
+#if SM_HAVE_AVX2
+    for (size_t o = 0; o < outer; ++o)
+        sm_avx2_softmax_inner_f32(x + o * n * inner, out + o * n * inner, n, inner, take_log);
+#endif
+    return use;
+}
+
+int32_t sm_softmax_inner_f32(const float *x, float *out, size_t outer, size_t n, size_t inner,
+                             int32_t isa)
+{
+    return inner_f32(x, out, outer, n, inner, isa, 0);
+}
+
+int32_t sm_log_softmax_inner_f32(const float *x, float *out, size_t outer, size_t n, size_t inner,
+                                 int32_t isa)
+{
+    return inner_f32(x, out, outer, n, inner, isa, 1);
+}
+
 /* exp over one array, with the exp the ISA's kernels use. */
 #define EXP(name, T, rowfn)                                      \
     int32_t sm_##name(const T *x, T *out, size_t n, int32_t isa) \

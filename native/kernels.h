@@ -56,6 +56,9 @@ SM_DECLARE_KERNELS(sm_scalar_)
 
 #if SM_HAVE_AVX2
 SM_DECLARE_KERNELS(sm_avx2_)
+/* Softmax (take_log = 0) or log-softmax (take_log = 1) along the middle axis of one
+ * C-contiguous (n, inner) slice. */
+void sm_avx2_softmax_inner_f32(const float *x, float *out, size_t n, size_t inner, int take_log);
 /* The VJPs with streaming stores, for data much larger than the caches. */
 void sm_avx2_softmax_vjp_f32_stream(const float *y, const float *dy, float *out, size_t n);
 void sm_avx2_softmax_vjp_f64_stream(const double *y, const double *dy, double *out, size_t n);

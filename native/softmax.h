@@ -137,6 +137,17 @@ int32_t sm_log_softmax_vjp_f64_mt(const double *y, ptrdiff_t y_stride, const dou
                                   double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa,
                                   int32_t threads);
 
+/* Softmax / log-softmax along the middle axis of a C-contiguous float32 array
+ * of shape (outer, n, inner) -- any axis but the last of a C-contiguous array --
+ * without a transposing copy: 8 columns at a time down the n rows. out has the
+ * same layout and may be x itself (any other overlap: SM_ERR_LAYOUT). AVX2
+ * only: other ISAs return SM_ERR_ISA_UNAVAILABLE (callers then transpose and
+ * use the row functions). */
+int32_t sm_softmax_inner_f32(const float *x, float *out, size_t outer, size_t n, size_t inner,
+                             int32_t isa);
+int32_t sm_log_softmax_inner_f32(const float *x, float *out, size_t outer, size_t n, size_t inner,
+                                 int32_t isa);
+
 /* out[i] = exp(x[i]) with the exp the given ISA's kernels use (libm for scalar);
  * for accuracy measurements. @param n number of elements; out may equal x.
  * @return the sm_isa used, or a negative sm_error */

@@ -204,10 +204,10 @@ def _inputs(arrays, axis):
     return views
 
 
-# The thin path compares `axis` and `isa` with their defaults by identity
-# (CPython shares the objects -1 and "auto"): any other spelling of them simply
-# takes the checked path.
-_LAST, _AUTO = -1, "auto"
+# The thin path takes `axis` only as the int -1 and `isa` only as a str: by value
+# (==), not by identity, which would rely on CPython sharing the objects -1 and
+# "auto"; the type tests keep -1.0, True or an array out (the checked path
+# decides about those).
 _USABLE = {name: _CODES[name] for name in _AVAILABLE}
 _LAYOUT = lib.SM_ERR_LAYOUT
 _SOFTMAX, _LOG_SOFTMAX = _KERNELS["softmax"], _KERNELS["log_softmax"]
@@ -224,11 +224,11 @@ def _thin_forward(kernels, x, axis, out, isa, threads):
     refuses misaligned pointers and partial overlap (SM_ERR_LAYOUT) without
     writing: then, as for every other call, the checked path decides.
     """
-    if type(x) is not _ndarray or axis is not _LAST:
+    if type(x) is not _ndarray or type(axis) is not int or axis != -1:
         return None
     dtype, shape = x.dtype, x.shape
     kernel = kernels.get(dtype)  # None unless native float32 or float64
-    code = _BEST if isa is _AUTO else _USABLE.get(isa) if type(isa) is str else None
+    code = (_BEST if isa == "auto" else _USABLE.get(isa)) if type(isa) is str else None
     if kernel is None or not shape or not shape[-1] or code is None:
         return None
     if out is None:
@@ -254,11 +254,11 @@ def _thin_forward(kernels, x, axis, out, isa, threads):
 def _thin_vjp(kernels, y, dy, axis, out, isa, threads):
     """:func:`_thin_forward` for the VJPs: `y` and `dy` both qualify and share
     shape and dtype; `out` may be either of them, not partly overlap them."""
-    if type(y) is not _ndarray or type(dy) is not _ndarray or axis is not _LAST:
+    if type(y) is not _ndarray or type(dy) is not _ndarray or type(axis) is not int or axis != -1:
         return None
     dtype, shape = y.dtype, y.shape
     kernel = kernels.get(dtype)
-    code = _BEST if isa is _AUTO else _USABLE.get(isa) if type(isa) is str else None
+    code = (_BEST if isa == "auto" else _USABLE.get(isa)) if type(isa) is str else None
     if (kernel is None or dy.dtype is not dtype or dy.shape != shape or not shape
             or not shape[-1] or code is None):
         return None
@@ -283,14 +283,42 @@ def _thin_vjp(kernels, y, dy, axis, out, isa, threads):
     return None
 
 
+_INNER = {"softmax": lib.sm_softmax_inner_f32, "log_softmax": lib.sm_log_softmax_inner_f32}
+
+
+def _run_inner(name, x, axis, out, code):
+    """float32 (log-)softmax along a non-last `axis` of C-contiguous `x` with the
+    AVX2 kernel that walks down the axis 8 columns at a time: no transposing copy,
+    and a C-contiguous result. (One thread: ``threads`` does not apply here yet.)"""
+    shape = x.shape
+    outer, n = int(np.prod(shape[:axis], dtype=np.int64)), shape[axis]
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    if out is None:
+        dest = result = np.empty(shape, _F32)
+    elif (out.flags.c_contiguous and out.flags.aligned
+            and (not _may_share_memory(out, x) or _same_layout(out, x))):
+        dest = result = out
+    else:
+        dest, result = np.empty(shape, _F32), out
+    rc = _INNER[name](_from_buffer(_BUFFER[_F32], x), _from_buffer(_BUFFER[_F32], dest, True),
+                      outer, n, inner, code)
+    _check_rc(rc, code)
+    if dest is not result:
+        np.copyto(result, dest)
+    return result
+
+
 def _run(name, arrays, axis, out, isa, threads=None):
     """Validated `arrays` (same shape and dtype) -> result of kernel `name` in `out`."""
-    code = _BEST if isa == "auto" else _isa_code(isa)
+    code = _BEST if type(isa) is str and isa == "auto" else _isa_code(isa)
     a0 = arrays[0]
     if a0.size == 0:
         return np.empty_like(a0) if out is None else out
     if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
         return copy_into(out, _run(name, arrays, axis, None, isa, threads))
+    if (name in _INNER and code == lib.SM_ISA_AVX2 and a0.dtype == _F32
+            and axis != a0.ndim - 1 and a0.flags.c_contiguous and a0.flags.aligned):
+        return _run_inner(name, a0, axis, out, code)
     ins = _inputs(arrays, axis)
     if out is None:
         shape = a0.shape if axis == a0.ndim - 1 else np.moveaxis(a0, axis, -1).shape
