@@ -576,6 +576,60 @@ static void test_exp(int isa, const dtype *t, uint32_t step, long points)
     }
 }
 
+/* ------------------------------------------------- the middle-axis kernels */
+
+/* sm_(log_)softmax_inner_f32 along the middle axis of (outer, n, inner) float32
+ * arrays, contiguous and in place, against the same references and bounds as
+ * the rows (they sum in float blocks of at most 8 rows flushed to double, as
+ * sum_rounds counts); an ISA without them must refuse: SM_ERR_ISA_UNAVAILABLE. */
+static void test_inner(int isa)
+{
+    static const size_t ns[] = {1, 2, 7, 8, 9, 70, 129}, inners[] = {1, 3, 8, 13, 40};
+    const size_t outer = 2;
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; ++a)
+        for (size_t b = 0; b < sizeof inners / sizeof *inners; ++b) {
+            const size_t n = ns[a], inner = inners[b], total = outer * n * inner;
+            float *x = malloc(total * sizeof *x), *buf = malloc(total * sizeof *buf);
+            double *col = malloc(n * sizeof *col), *got = malloc(n * sizeof *got);
+            LD *ref = malloc(n * sizeof *ref), *bound = malloc(n * sizeof *bound);
+            const double scale = (a + b) % 3 == 0 ? 1 : (a + b) % 3 == 1 ? 10 : 40;
+            for (size_t i = 0; i < total; ++i)
+                x[i] = (float)uniform(-scale, scale);
+            for (int op = SOFTMAX; op <= LOG_SOFTMAX; ++op)
+                for (int layout = CONTIG; layout <= INPLACE; layout += INPLACE - CONTIG) {
+                    float *out = layout == INPLACE ? buf : malloc(total * sizeof *out);
+                    memcpy(buf, x, total * sizeof *x);
+                    const int32_t rc = op == SOFTMAX ? sm_softmax_inner_f32(buf, out, outer, n, inner, isa)
+                                                     : sm_log_softmax_inner_f32(buf, out, outer, n, inner, isa);
+                    ++checks;
+                    const int32_t want = isa == SM_ISA_AVX2 ? isa : SM_ERR_ISA_UNAVAILABLE;
+                    if (rc != want)
+                        FAIL("%s %s_inner_f32: returned %d, want %d\n", ISA_NAMES[isa], OP_NAMES[op],
+                             (int)rc, (int)want);
+                    for (size_t o = 0; rc == SM_ISA_AVX2 && o < outer; ++o)
+                        for (size_t j = 0; j < inner; ++j) {  /* one column at a time */
+                            for (size_t i = 0; i < n; ++i) {
+                                col[i] = x[(o * n + i) * inner + j];
+                                got[i] = out[(o * n + i) * inner + j];
+                            }
+                            if (op == SOFTMAX)
+                                ref_softmax(&F32, col, n, ref, bound);
+                            else
+                                ref_log_softmax(&F32, col, n, ref, bound);
+                            compare(isa, op, &F32, n, layout, "middle axis", got, ref, bound, n);
+                        }
+                    if (out != buf)
+                        free(out);
+                }
+            free(x);
+            free(buf);
+            free(col);
+            free(got);
+            free(ref);
+            free(bound);
+        }
+}
+
 /* ----------------------------------------- a different code path really ran */
 
 static void test_differs_from_scalar(int isa)
@@ -612,6 +666,20 @@ int main(int argc, char **argv)
     ++checks;
     if (env && strcmp(env, "scalar") == 0 && best != SM_ISA_SCALAR)
         FAIL("SOFTMAX_LIB_ISA=scalar but the best ISA is %d\n", (int)best);
+    /* the build's SIMD ISA is compiled in and chosen by default; none with SOFTMAX_NO_SIMD */
+    const int forced = env && strcmp(env, "scalar") == 0;
+    (void)forced;  /* used on AArch64 only */
+    ++checks;
+#if defined(SOFTMAX_NO_SIMD)
+    if (compiled != 1 << SM_ISA_SCALAR)
+        FAIL("SOFTMAX_NO_SIMD build with SIMD ISAs compiled: mask %d\n", (int)compiled);
+#elif defined(__aarch64__)
+    if (!(compiled & (1 << SM_ISA_NEON)) || best != (forced ? SM_ISA_SCALAR : SM_ISA_NEON))
+        FAIL("AArch64: NEON compiled %d, best %d\n", !!(compiled & (1 << SM_ISA_NEON)), (int)best);
+#elif defined(__x86_64__)
+    if (!(compiled & (1 << SM_ISA_AVX2)))
+        FAIL("x86-64 build without the AVX2 kernels\n");
+#endif
     for (int isa = 1; isa <= MAX_ISA; ++isa) {
         if (!(compiled & (1 << isa)))
             continue;
@@ -628,6 +696,7 @@ int main(int argc, char **argv)
             test_specials(isa, t);
             test_exp(isa, t, step, points);
         }
+        test_inner(isa);
         if (isa != SM_ISA_SCALAR)
             test_differs_from_scalar(isa);
         for (int op = SOFTMAX; op <= LOG_SOFTMAX_VJP; ++op)
