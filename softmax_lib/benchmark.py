@@ -1,10 +1,12 @@
 """Benchmark every implementation side by side: ``python -m softmax_lib.benchmark``.
 
 Times softmax, log-softmax and the softmax VJP for float32 and float64 over a grid
-of shapes, for each implementation this machine has (loops where they finish
-quickly, NumPy, the native scalar and AVX2 kernels, PyTorch on one thread when
-installed), plus the memory-bandwidth floor: how long merely copying the data
-(forward) or computing a triad (VJP) takes. Implementations are interleaved round
+of shapes (short rows included), along the last axis or ``--axis``, for each
+implementation this machine has (loops where they finish quickly, NumPy, the
+native scalar and AVX2 kernels on one thread and on the automatic thread count,
+PyTorch on one thread when installed), plus the memory-bandwidth floor: how long
+merely copying the data (forward) or computing a triad (VJP) takes, and for the
+forward ops a roofline, the larger of that floor and an exp over the same data. Implementations are interleaved round
 by round, so a burst of noise on a shared machine hits all of them alike, and the
 report gives medians with their spread as ratios measured in the same run.
 
@@ -24,7 +26,7 @@ from . import loops, vectorized
 
 OPS = ("softmax", "log_softmax", "softmax_vjp")
 DTYPES = ("float32", "float64")
-GRID = ((1, 10), (1, 1000), (128, 1000), (4096, 1000), (256, 32768))
+GRID = ((1, 10), (1, 1000), (128, 1000), (4096, 1000), (256, 32768), (4096, 3))
 QUICK_GRID = ((1, 10), (1, 1000), (128, 1000), (1024, 1000))
 LOOPS_MAX_SIZE = 1000  # Python loops take ~1 µs per element: only tiny shapes
 
@@ -36,25 +38,27 @@ def _inputs(shape, dtype, seed=0):
     return x, vectorized.softmax(x), rng.standard_normal(shape).astype(dtype)
 
 
-def _module_calls(module, isa=None):
+def _module_calls(module, isa=None, axis=-1, threads=1):
     """Zero-argument callables for each op of a contract module, on given arrays.
 
     Each makes the call as a user writes it: a ``**kwargs`` call would add a
-    few hundred nanoseconds of Python to every small call.
+    few hundred nanoseconds of Python to every small call. The native module
+    runs on one thread (``threads=1``, as PyTorch here) unless `threads` says
+    otherwise (None: its automatic choice).
     """
     def make(op, x, y, dy, out):
         f = getattr(module, op)
+        if isa is None:  # loops, numpy
+            if op == "softmax_vjp":
+                return lambda: f(y, dy, axis, out)
+            return lambda: f(x, axis, out)
         if op == "softmax_vjp":
-            if isa is None:
-                return lambda: f(y, dy, out=out)
-            return lambda: f(y, dy, out=out, isa=isa)
-        if isa is None:
-            return lambda: f(x, out=out)
-        return lambda: f(x, out=out, isa=isa)
+            return lambda: f(y, dy, axis, out, isa=isa, threads=threads)
+        return lambda: f(x, axis, out, isa=isa, threads=threads)
     return make
 
 
-def _torch_calls():
+def _torch_calls(axis=-1):
     """PyTorch (1 thread, preallocated outputs), or None when it is not installed."""
     try:
         import torch
@@ -65,10 +69,10 @@ def _torch_calls():
     def make(op, x, y, dy, out):
         tx, ty, tdy, tout = (torch.from_numpy(a) for a in (x, y, dy, out))
         if op == "softmax":
-            return lambda: torch.softmax(tx, -1, out=tout)
+            return lambda: torch.softmax(tx, axis, out=tout)
         if op == "log_softmax":
-            return lambda: torch.log_softmax(tx, -1, out=tout)
-        return lambda: torch._softmax_backward_data(tdy, ty, -1, ty.dtype, grad_input=tout)
+            return lambda: torch.log_softmax(tx, axis, out=tout)
+        return lambda: torch._softmax_backward_data(tdy, ty, axis, ty.dtype, grad_input=tout)
     return make
 
 
@@ -88,21 +92,42 @@ def _kernel_calls(native, isa):
     return make
 
 
-def implementations():
-    """``{name: make(op, x, y, dy, out) -> callable}`` for what this machine has."""
-    impls = {"loops": _module_calls(loops), "numpy": _module_calls(vectorized)}
+def implementations(axis=-1):
+    """``{name: make(op, x, y, dy, out) -> callable}`` for what this machine has.
+
+    ``native-<isa>`` runs on one thread, ``native-<best>-threads`` on the
+    automatic thread count; ``kernel-<isa>`` (the C kernel alone) only along
+    the last axis, where it needs no copy.
+    """
+    impls = {"loops": _module_calls(loops, axis=axis), "numpy": _module_calls(vectorized, axis=axis)}
     try:
         from . import native
     except ImportError:
         native = None
     if native is not None:
         for isa in native.available_isas():
-            impls[f"native-{isa}"] = _module_calls(native, isa=isa)
-            impls[f"kernel-{isa}"] = _kernel_calls(native, isa)
-    torch_make = _torch_calls()
+            impls[f"native-{isa}"] = _module_calls(native, isa=isa, axis=axis)
+            if axis == -1:
+                impls[f"kernel-{isa}"] = _kernel_calls(native, isa)
+        impls[f"native-{native.best_isa()}-threads"] = _module_calls(
+            native, isa=native.best_isa(), axis=axis, threads=None)
+    torch_make = _torch_calls(axis)
     if torch_make is not None:
         impls["torch"] = torch_make
     return impls
+
+
+def _exp_call(x, out):
+    """exp over `x` by the best native ISA's exp, or None: the exp-throughput floor
+    of the forward ops (a fused softmax computes one exp per element)."""
+    try:
+        from . import native
+    except ImportError:
+        return None
+    dt = np.dtype(x.dtype)
+    kernel, code = native._KERNELS["exp"][dt], native._isa_code("auto")
+    px, po = native._from_buffer(native._BUFFER[dt], x), native._from_buffer(native._BUFFER[dt], out)
+    return lambda: kernel(px, po, x.size, code)
 
 
 def _floor_calls(x, y, dy, out):
@@ -154,9 +179,14 @@ def _summary(times):
     return {"median": statistics.median(times), "q1": q[0], "q3": q[2]}
 
 
-def run(grid=GRID, ops=OPS, dtypes=DTYPES, rounds=9, budget=0.02, progress=None):
-    """Benchmark the grid; returns a list of result rows (dicts)."""
-    impls = implementations()
+def run(grid=GRID, ops=OPS, dtypes=DTYPES, rounds=9, budget=0.02, progress=None, axis=-1):
+    """Benchmark the grid along `axis`; returns a list of result rows (dicts).
+
+    Besides the bandwidth floor (``vs_floor``), each forward row has a roofline
+    ratio ``vs_roof``: the time over max(copy floor, exp-only time), since a
+    fused softmax is bound by exp throughput as much as by bandwidth (the VJPs
+    have no exp: their roof is the triad floor)."""
+    impls = implementations(axis)
     rows = []
     for shape in grid:
         for dtype in dtypes:
@@ -174,9 +204,14 @@ def run(grid=GRID, ops=OPS, dtypes=DTYPES, rounds=9, budget=0.02, progress=None)
                 floor_out = np.empty_like(x)
                 for i, c in enumerate(_floor_calls(x, y, dy, floor_out)[floor_kind]):
                     calls[f"floor-{i}"] = c
+                exp_call = _exp_call(x, np.empty_like(x)) if floor_kind == "copy" else None
+                if exp_call is not None:
+                    calls["exp-only"] = exp_call
                 samples = measure(calls, rounds, budget)
                 floors = [k for k in samples if k.startswith("floor-")]
                 floor = min(statistics.median(samples.pop(k)) for k in floors)
+                exp_time = statistics.median(samples.pop("exp-only")) if exp_call else 0.0
+                roof = max(floor, exp_time)
                 # bytes that must cross the memory bus: inputs read once, output written
                 moved = nbytes * (3 if floor_kind == "triad" else 2)
                 torch_median = statistics.median(samples["torch"]) if "torch" in samples else None
@@ -189,6 +224,8 @@ def run(grid=GRID, ops=OPS, dtypes=DTYPES, rounds=9, budget=0.02, progress=None)
                         "vs_floor": s["median"] / floor,
                         "vs_torch": s["median"] / torch_median if torch_median else None,
                         "floor": floor, "floor_kind": floor_kind,
+                        "exp_only": exp_time or None, "vs_roof": s["median"] / roof,
+                        "axis": axis,
                     })
                 if progress:
                     progress(shape, dtype, op)
@@ -197,17 +234,17 @@ def run(grid=GRID, ops=OPS, dtypes=DTYPES, rounds=9, budget=0.02, progress=None)
 
 def format_table(rows):
     """The results as a plain-text table, one line per (shape, dtype, op, impl)."""
-    header = (f"{'shape':>11} {'dtype':>7} {'op':>11} {'impl':>14} {'median':>10} "
-              f"{'spread':>15} {'GB/s':>6} {'/floor':>7} {'/torch':>7}")
+    header = (f"{'shape':>11} {'dtype':>7} {'op':>11} {'impl':>20} {'median':>10} "
+              f"{'spread':>15} {'GB/s':>6} {'/floor':>7} {'/roof':>7} {'/torch':>7}")
     lines = [header, "-" * len(header)]
     for r in rows:
         shape = "x".join(map(str, r["shape"]))
         vs_torch = f"{r['vs_torch']:7.2f}" if r["vs_torch"] is not None else "      -"
         lines.append(
-            f"{shape:>11} {r['dtype']:>7} {r['op']:>11} {r['impl']:>14} "
+            f"{shape:>11} {r['dtype']:>7} {r['op']:>11} {r['impl']:>20} "
             f"{_fmt_time(r['median']):>10} "
             f"{_fmt_time(r['q1']) + '-' + _fmt_time(r['q3']):>15} "
-            f"{r['gbps']:6.1f} {r['vs_floor']:7.2f} {vs_torch}")
+            f"{r['gbps']:6.1f} {r['vs_floor']:7.2f} {r['vs_roof']:7.2f} {vs_torch}")
     return "\n".join(lines)
 
 
@@ -256,6 +293,8 @@ def main(argv=None):
     parser.add_argument("--shapes", metavar="RxN,...", help="only these shapes, e.g. 1x10,256x32768")
     parser.add_argument("--ops", metavar="OP,...", help=f"only these of {','.join(OPS)}")
     parser.add_argument("--dtypes", metavar="DTYPE,...", help=f"only these of {','.join(DTYPES)}")
+    parser.add_argument("--axis", type=int, default=-1,
+                        help="the axis to normalise over (default -1; e.g. 0 for columns)")
     args = parser.parse_args(argv)
     grid, rounds, budget = (QUICK_GRID, 5, 0.005) if args.quick else (GRID, 9, 0.02)
     rounds = args.rounds or rounds
@@ -267,7 +306,8 @@ def main(argv=None):
     def progress(shape, dtype, op):
         print(f"  measured {shape} {dtype} {op}", file=sys.stderr, flush=True)
 
-    rows = run(grid=grid, ops=ops, dtypes=dtypes, rounds=rounds, budget=budget, progress=progress)
+    rows = run(grid=grid, ops=ops, dtypes=dtypes, rounds=rounds, budget=budget, progress=progress,
+               axis=args.axis)
     print(format_table(rows))
     if args.json:
         with open(args.json, "w") as f:

@@ -319,6 +319,10 @@ def _run(name, arrays, axis, out, isa, threads=None):
     if (name in _INNER and code == lib.SM_ISA_AVX2 and a0.dtype == _F32
             and axis != a0.ndim - 1 and a0.flags.c_contiguous and a0.flags.aligned):
         return _run_inner(name, a0, axis, out, code)
+    if out is None and axis != a0.ndim - 1:
+        # a C-contiguous result, as loops and vectorized give (the kernels write
+        # rows: a temporary, then one copy into it)
+        out = np.empty(a0.shape, a0.dtype)
     ins = _inputs(arrays, axis)
     if out is None:
         shape = a0.shape if axis == a0.ndim - 1 else np.moveaxis(a0, axis, -1).shape
