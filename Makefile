@@ -116,3 +116,40 @@ lint-workflows: $(PY)
 	$(VENV)/bin/check-jsonschema --builtin-schema custom.github-workflows-require-timeout .github/workflows/*.yml
 	for platform in linux macos windows; do \
 		$(VENV)/bin/cibuildwheel --print-build-identifiers --platform $$platform || exit 1; done
+
+# ------------------------------------------------------------------ test-c
+# The C library tested without Python (tests/c/test_kernels.c, built from the
+# sources in native/ directly): natively with every ISA the build has and the
+# CPU runs, and natively with no SIMD code at all; then cross-compiled for
+# AArch64 (static: no sysroot needed at run time) and run under qemu, NEON and
+# scalar. Warnings are errors here. The cross step needs Debian's
+# gcc-aarch64-linux-gnu and qemu-user-static; without them it stops with a message.
+CC       ?= cc
+TESTC_CFLAGS := -O2 -Wall -Wextra -Werror -Inative
+TESTC_SRC := native/dispatch.c native/kernels_scalar.c native/kernels_avx2.c native/kernels_neon.c \
+             tests/c/test_kernels.c
+TESTC_LIBS := -lm -lpthread
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+QEMU_AARCH64 ?= qemu-aarch64-static
+# exp sweeps under emulation (about 20x slower; float64's long double is software
+# quad precision there): every 241st float32 (9e6 points), 2^17 float64 points.
+TESTC_QEMU_SWEEP ?= 241 131072
+.PHONY: test-c
+test-c:
+	mkdir -p build/test-c
+	$(CC) $(TESTC_CFLAGS) -o build/test-c/test_kernels $(TESTC_SRC) $(TESTC_LIBS)
+	$(CC) $(TESTC_CFLAGS) -DSOFTMAX_NO_SIMD -o build/test-c/test_kernels_nosimd $(TESTC_SRC) $(TESTC_LIBS)
+	build/test-c/test_kernels
+	SOFTMAX_LIB_ISA=scalar build/test-c/test_kernels 997 65536
+	build/test-c/test_kernels_nosimd 997 65536
+	@command -v $(AARCH64_CC) >/dev/null && command -v $(QEMU_AARCH64) >/dev/null || \
+		{ echo "test-c: $(AARCH64_CC) or $(QEMU_AARCH64) missing:" \
+		       "apt-get install -y gcc-aarch64-linux-gnu qemu-user-static"; exit 1; }
+	$(AARCH64_CC) $(TESTC_CFLAGS) -static -o build/test-c/test_kernels_aarch64 $(TESTC_SRC) $(TESTC_LIBS)
+	# the NEON code really is in the binary (fmla on .4s / .2d vectors)
+	$(AARCH64_CC:gcc=objdump) -d build/test-c/test_kernels_aarch64 | grep -q 'fmla.*v[0-9]*\.2d'
+	$(QEMU_AARCH64) build/test-c/test_kernels_aarch64 $(TESTC_QEMU_SWEEP)
+	SOFTMAX_LIB_ISA=scalar $(QEMU_AARCH64) build/test-c/test_kernels_aarch64 997 65536
+	$(AARCH64_CC) $(TESTC_CFLAGS) -DSOFTMAX_NO_SIMD -static -o build/test-c/test_kernels_aarch64_nosimd \
+		$(TESTC_SRC) $(TESTC_LIBS)
+	$(QEMU_AARCH64) build/test-c/test_kernels_aarch64_nosimd 997 65536

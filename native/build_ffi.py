@@ -7,8 +7,8 @@ setup.py names it (``cffi_modules=["native/build_ffi.py:ffibuilder"]``) so that
 ``OUTDIR/softmax_lib/`` (``make sanitize``). The cdef is read from softmax.h,
 the single declaration of the API. Environment overrides:
 
-- ``SOFTMAX_LIB_NO_SIMD=1`` compiles no SIMD code at all (what aarch64 and old
-  x86 get anyway): the scalar kernels only.
+- ``SOFTMAX_LIB_NO_SIMD=1`` compiles no SIMD code at all (no AVX2 on x86-64,
+  no NEON on AArch64): the scalar kernels only.
 - ``SOFTMAX_LIB_CFLAGS`` / ``SOFTMAX_LIB_LDFLAGS``: extra compiler / linker flags,
   e.g. ``-fsanitize=address,undefined`` for ``make sanitize``.
 - ``SOFTMAX_LIB_WERROR=1`` (CI only): compiler warnings are errors. Never the
@@ -23,7 +23,7 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["dispatch.c", "kernels_scalar.c", "kernels_avx2.c"]
+SOURCES = ["dispatch.c", "kernels_scalar.c", "kernels_avx2.c", "kernels_neon.c"]
 # The one file with AVX2 code: MSVC has no per-function target attribute, so
 # setup.py compiles it alone with /arch:AVX2 (dispatch still decides at run time).
 AVX2_SOURCE = "kernels_avx2.c"

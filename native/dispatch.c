@@ -57,7 +57,7 @@ static int cpu_has_avx2_fma(void)
 
 static int32_t detect_best_isa(void)
 {
-    /* SOFTMAX_LIB_ISA: "scalar" caps the choice; "avx2", "auto", "" or anything
+    /* SOFTMAX_LIB_ISA: "scalar" caps the choice; "avx2", "neon", "auto", "" or anything
      * else leave it to the CPU (softmax_lib.native warns about other values) */
     const char *forced = getenv("SOFTMAX_LIB_ISA");
     if (forced != NULL && strcmp(forced, "scalar") == 0)
@@ -65,6 +65,9 @@ static int32_t detect_best_isa(void)
 #if SM_HAVE_AVX2
     if (cpu_has_avx2_fma())
         return SM_ISA_AVX2;
+#endif
+#if SM_HAVE_NEON
+    return SM_ISA_NEON;  /* architectural on AArch64 */
 #endif
     return SM_ISA_SCALAR;
 }
@@ -91,7 +94,7 @@ int32_t sm_best_isa(void)
 
 int32_t sm_compiled_isas(void)
 {
-    return (1 << SM_ISA_SCALAR) | (SM_HAVE_AVX2 << SM_ISA_AVX2);
+    return (1 << SM_ISA_SCALAR) | (SM_HAVE_AVX2 << SM_ISA_AVX2) | (SM_HAVE_NEON << SM_ISA_NEON);
 }
 
 /* The ISA to run for a request, or a negative sm_error. */
@@ -105,6 +108,8 @@ static int32_t resolve(int32_t isa)
         return SM_ISA_SCALAR;
     case SM_ISA_AVX2:
         return best == SM_ISA_AVX2 ? SM_ISA_AVX2 : SM_ERR_ISA_UNAVAILABLE;
+    case SM_ISA_NEON:
+        return best == SM_ISA_NEON ? SM_ISA_NEON : SM_ERR_ISA_UNAVAILABLE;
     default:
         return SM_ERR_BAD_ISA;
     }
@@ -115,6 +120,9 @@ static int32_t resolve(int32_t isa)
 /* for the VJPs: their streaming-store kernels when the output is large */
 #define PICK_VJP(isa, name, rows, n, size) \
     (stream(isa, rows, n, size) ? sm_avx2_##name##_stream : PICK(isa, name))
+#elif SM_HAVE_NEON
+#define PICK(isa, name) ((isa) == SM_ISA_NEON ? sm_neon_##name : sm_scalar_##name)
+#define PICK_VJP(isa, name, rows, n, size) PICK(isa, name)  /* no streaming variants */
 #else
 #define PICK(isa, name) sm_scalar_##name
 #define PICK_VJP(isa, name, rows, n, size) sm_scalar_##name

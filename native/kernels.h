@@ -3,8 +3,8 @@
  *
  * Each kernel handles ONE row of n contiguous elements; dispatch.c picks the
  * kernel set once per call and loops over the rows (applying the row strides).
- * kernels_scalar.c and kernels_avx2.c implement the same list, prefix
- * sm_scalar_ / sm_avx2_. `out` may equal an input pointer (never overlap
+ * kernels_scalar.c, kernels_avx2.c and kernels_neon.c implement the same
+ * list, prefix sm_scalar_ / sm_avx2_ / sm_neon_. `out` may equal an input pointer (never overlap
  * partially), so no pointer is `restrict`.
  */
 #ifndef SOFTMAX_LIB_KERNELS_H
@@ -20,6 +20,14 @@
 #define SM_HAVE_AVX2 1
 #else
 #define SM_HAVE_AVX2 0
+#endif
+
+/* NEON code on AArch64, where Advanced SIMD (with FMA) is architectural: no
+ * run-time detection, only the compile target (and not when the build asks for none). */
+#if defined(__aarch64__) && !defined(SOFTMAX_NO_SIMD)
+#define SM_HAVE_NEON 1
+#else
+#define SM_HAVE_NEON 0
 #endif
 
 /* ln 2: the log-softmax VJP switches to expm1 where y > -ln 2 (kernels_scalar.c). */
@@ -61,6 +69,10 @@ void sm_avx2_log_softmax_vjp_f64_stream(const double *y, const double *dy, doubl
 /* Bandwidth-floor kernels; nontemporal != 0 selects streaming stores. */
 void sm_avx2_copy_f32(const float *src, float *dst, size_t n, int nontemporal);
 void sm_avx2_triad_f32(float *a, const float *b, const float *c, float s, size_t n, int nontemporal);
+#endif
+
+#if SM_HAVE_NEON
+SM_DECLARE_KERNELS(sm_neon_)
 #endif
 
 #endif /* SOFTMAX_LIB_KERNELS_H */

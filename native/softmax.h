@@ -41,7 +41,8 @@ extern "C" {
 typedef enum {
     SM_ISA_AUTO = 0,    /* request only: the best available */
     SM_ISA_SCALAR = 1,  /* portable C, every platform */
-    SM_ISA_AVX2 = 2     /* x86-64 with AVX2 + FMA and OS-enabled YMM state */
+    SM_ISA_AVX2 = 2,    /* x86-64 with AVX2 + FMA and OS-enabled YMM state */
+    SM_ISA_NEON = 3     /* AArch64 Advanced SIMD (architectural: every AArch64 CPU) */
 } sm_isa;
 
 /* Errors, returned as negative values. */
@@ -64,10 +65,10 @@ typedef enum {
     SM_STORE_NONTEMPORAL = 1   /* streaming stores that bypass the cache (needs AVX2) */
 } sm_store;
 
-/* The ISA SM_ISA_AUTO resolves to: cpuid + xgetbv, detected once. The
- * environment variable SOFTMAX_LIB_ISA (read at detection) caps it:
- * "scalar" forces SM_ISA_SCALAR; "avx2", "auto" or empty allow the best the
- * CPU has. Other values are ignored here (C cannot warn); softmax_lib.native
+/* The ISA SM_ISA_AUTO resolves to: on x86-64 cpuid + xgetbv, detected once;
+ * on AArch64 NEON (compiled in unless SOFTMAX_NO_SIMD). The environment
+ * variable SOFTMAX_LIB_ISA (read at detection) caps it: "scalar" forces
+ * SM_ISA_SCALAR; "avx2", "neon", "auto" or empty allow the best the CPU has. Other values are ignored here (C cannot warn); softmax_lib.native
  * warns about them, naming the valid values. */
 int32_t sm_best_isa(void);
 

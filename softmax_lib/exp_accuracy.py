@@ -1,8 +1,8 @@
 """How accurate is the native library's ``exp``? ``python -m softmax_lib.exp_accuracy``.
 
 Measures, in units in the last place (ulp) of the result's dtype, the error of
-the exp inside the native kernels (the AVX2 polynomial of ``native/exp_avx2.h``,
-or libm for the scalar kernels) against a reference precise enough to judge it:
+the exp inside the native kernels (the polynomial of ``native/exp_avx2.h`` or
+``native/exp_neon.h``, or libm for the scalar kernels) against a reference precise enough to judge it:
 float64 for float32 results, and x87 ``long double`` (64-bit significand) or
 mpmath for float64 results. The points cover the whole range where ``exp`` is
 finite and not 0 (including the subnormal results), with extra points near 0,

@@ -1,12 +1,13 @@
 """The contract of :mod:`softmax_lib.vectorized`, computed by the C library.
 
-The kernels live in ``native/`` (portable C, and AVX2+FMA chosen at run time)
+The kernels live in ``native/`` (portable C; AVX2+FMA chosen at run time on
+x86-64; NEON on AArch64, where it is architectural)
 and are compiled by cffi into ``softmax_lib._native`` when the package is
 installed; importing this module raises ``ImportError`` if that did not happen.
-Each function takes ``isa="auto" | "avx2" | "scalar"``: ``"auto"`` is
+Each function takes ``isa="auto" | "avx2" | "neon" | "scalar"``: ``"auto"`` is
 :func:`best_isa`, an explicit ISA is used or refused (``ValueError``), never
 silently replaced. ``SOFTMAX_LIB_ISA=scalar`` in the environment makes the scalar
-kernels the only ones available (``auto``, ``avx2`` or empty: the best the CPU
+kernels the only ones available (``auto``, ``avx2``, ``neon`` or empty: the best the CPU
 has; any other value is ignored with a ``RuntimeWarning`` naming these).
 
 The C kernels work on rows: the softmax axis is moved last, and the array goes
@@ -30,17 +31,18 @@ __all__ = [
 
 # SOFTMAX_LIB_ISA: the C library reads it (dispatch.c, detect_best_isa) but cannot
 # warn; a value it does not know is ignored there, and named here.
-_ENV_VALUES = ("auto", "scalar", "avx2", "")
+_ENV_VALUES = ("auto", "scalar", "avx2", "neon", "")
 _env_isa = os.environ.get("SOFTMAX_LIB_ISA")
 if _env_isa is not None and _env_isa not in _ENV_VALUES:
-    warnings.warn(f"SOFTMAX_LIB_ISA={_env_isa!r} is not one of 'auto', 'scalar', 'avx2' "
+    warnings.warn(f"SOFTMAX_LIB_ISA={_env_isa!r} is not one of 'auto', 'scalar', 'avx2', 'neon' "
                   "(or empty) and is ignored: the best available ISA is used",
                   RuntimeWarning, stacklevel=2)
 
-_NAMES = {lib.SM_ISA_SCALAR: "scalar", lib.SM_ISA_AVX2: "avx2"}
-_CODES = {"auto": lib.SM_ISA_AUTO, "scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2}
+_NAMES = {lib.SM_ISA_SCALAR: "scalar", lib.SM_ISA_AVX2: "avx2", lib.SM_ISA_NEON: "neon"}
+_CODES = {"auto": lib.SM_ISA_AUTO, **{name: code for code, name in _NAMES.items()}}
 _BEST = lib.sm_best_isa()
-_AVAILABLE = ("scalar", "avx2") if _BEST == lib.SM_ISA_AVX2 else ("scalar",)
+# scalar, and the one SIMD ISA the build has and the CPU runs (if any)
+_AVAILABLE = ("scalar",) if _BEST == lib.SM_ISA_SCALAR else ("scalar", _NAMES[_BEST])
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _BUFFER = {_F32: ffi.typeof("float[]"), _F64: ffi.typeof("double[]")}
@@ -104,17 +106,19 @@ _may_share_memory, _empty, _ndarray = np.may_share_memory, np.empty, np.ndarray
 
 
 def best_isa():
-    """The instruction set ``isa="auto"`` uses: ``"avx2"`` or ``"scalar"``.
+    """The instruction set ``isa="auto"`` uses: ``"avx2"``, ``"neon"`` or ``"scalar"``.
 
-    AVX2 needs an x86-64 CPU with AVX2 and FMA, an OS that saves the YMM
-    registers, a build with SIMD code (not ``SOFTMAX_LIB_NO_SIMD=1``) and no
-    ``SOFTMAX_LIB_ISA=scalar`` in the environment.
+    AVX2 needs an x86-64 CPU with AVX2 and FMA and an OS that saves the YMM
+    registers; NEON, an AArch64 CPU (every one has it). Both need a build with
+    SIMD code (not ``SOFTMAX_LIB_NO_SIMD=1``) and no ``SOFTMAX_LIB_ISA=scalar``
+    in the environment.
     """
     return _NAMES[_BEST]
 
 
 def available_isas():
-    """The instruction sets this build can run on this CPU, e.g. ``("scalar", "avx2")``."""
+    """The instruction sets this build can run on this CPU, e.g. ``("scalar", "avx2")``
+    or ``("scalar", "neon")``."""
     return _AVAILABLE
 
 
@@ -123,13 +127,17 @@ def _isa_code(isa):
     try:
         code = _CODES[isa]
     except (KeyError, TypeError):
-        raise ValueError(f"isa must be 'auto', 'avx2' or 'scalar', got {isa!r}") from None
+        raise ValueError(f"isa must be 'auto', 'avx2', 'neon' or 'scalar', got {isa!r}") from None
     if code == lib.SM_ISA_AUTO:
         return _BEST
     if _NAMES[code] not in _AVAILABLE:
         compiled = lib.sm_compiled_isas() & (1 << code)
-        why = ("SOFTMAX_LIB_ISA=scalar is set or the CPU lacks AVX2+FMA" if compiled
-               else "the library was built without SIMD code")
+        if compiled:
+            why = "SOFTMAX_LIB_ISA=scalar is set or the CPU lacks AVX2+FMA"
+        elif lib.sm_compiled_isas() != 1 << lib.SM_ISA_SCALAR:  # another SIMD ISA is built
+            why = "AVX2 exists only on x86-64, NEON only on AArch64"
+        else:
+            why = "the library was built without SIMD code"
         raise ValueError(f"isa={isa!r} is not available: {why}; available: {_AVAILABLE}")
     return code
 
@@ -346,7 +354,7 @@ def softmax(x, axis=-1, out=None, *, isa="auto", threads=None):
         Axis to normalise over (default: the last).
     out : ndarray, optional
         Where to write the result; may be `x`.
-    isa : {"auto", "avx2", "scalar"}, optional
+    isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use; ``ValueError`` if unavailable (see :func:`available_isas`).
     threads : int, optional
         Threads to split the rows over (identical results for any count). None:
@@ -382,7 +390,7 @@ def log_softmax(x, axis=-1, out=None, *, isa="auto", threads=None):
         Axis to normalise over (default: the last).
     out : ndarray, optional
         Where to write the result; may be `x`.
-    isa : {"auto", "avx2", "scalar"}, optional
+    isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
     threads : int, optional
         Threads to split the rows over (identical results for any count). None:
@@ -421,7 +429,7 @@ def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto", threads=None):
         The axis softmax was taken over (default: the last).
     out : ndarray, optional
         Where to write the result; may be `y` or `dy`.
-    isa : {"auto", "avx2", "scalar"}, optional
+    isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
     threads : int, optional
         Threads to split the rows over (identical results for any count). None:
@@ -460,7 +468,7 @@ def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto", threads=None):
         The axis log-softmax was taken over (default: the last).
     out : ndarray, optional
         Where to write the result; may be `y` or `dy`.
-    isa : {"auto", "avx2", "scalar"}, optional
+    isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
     threads : int, optional
         Threads to split the rows over (identical results for any count). None:
@@ -495,7 +503,7 @@ def softmax_jacobian(y, axis=-1, *, isa="auto"):
         Softmax output.
     axis : int, optional
         The axis softmax was taken over (default: the last).
-    isa : {"auto", "avx2", "scalar"}, optional
+    isa : {"auto", "avx2", "neon", "scalar"}, optional
         Accepted for a uniform signature.
 
     Returns

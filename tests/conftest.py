@@ -30,8 +30,8 @@ def _impls():
     except ImportError as exc:
         reason = f"native library not built: {exc}"
         return params + [pytest.param(None, id=f"native-{isa}", marks=pytest.mark.skip(reason=reason))
-                         for isa in ("scalar", "avx2")]
-    for isa in ("scalar", "avx2"):
+                         for isa in ("scalar", "avx2", "neon")]
+    for isa in ("scalar", "avx2", "neon"):
         marks = []
         if isa not in native.available_isas():
             marks = [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")]

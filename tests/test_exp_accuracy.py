@@ -11,7 +11,7 @@ from softmax_lib import exp_accuracy  # noqa: E402
 
 ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
                      [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
-        for isa in ("scalar", "avx2")]
+        for isa in ("scalar", "avx2", "neon")]
 DTYPES = [np.float32, np.float64]
 
 

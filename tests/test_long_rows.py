@@ -29,7 +29,7 @@ native = pytest.importorskip("softmax_lib.native", reason="the C library was not
 
 ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
                      [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
-        for isa in ("scalar", "avx2")]
+        for isa in ("scalar", "avx2", "neon")]
 
 U = 2.0 ** -24                                    # float32 unit roundoff
 EXP = 2 * exp_accuracy.GOALS[np.dtype(np.float32)]  # exp's relative error, in u

@@ -6,6 +6,7 @@ and ``test_c_reports_the_isa_it_used`` checks that report at the C level. The
 reference is :mod:`softmax_lib.vectorized` in float64.
 """
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ from softmax_lib._native import ffi, lib  # noqa: E402  (after the importorskip)
 
 ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
                      [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
-        for isa in ("scalar", "avx2")]
+        for isa in ("scalar", "avx2", "neon")]
 DTYPES = [np.float32, np.float64]
 FORWARD = ("softmax", "log_softmax")
 BACKWARD = ("softmax_vjp", "log_softmax_vjp")
@@ -111,7 +112,7 @@ def test_every_tail_length(isa, name, n, dtype):
 
 
 def test_c_reports_the_isa_it_used(isa):
-    code = {"scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2}[isa]
+    code = {"scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2, "neon": lib.SM_ISA_NEON}[isa]
     x = np.linspace(-3, 3, 37, dtype=np.float32)
     out = np.empty_like(x)
     px, po = ffi.from_buffer("float[]", x), ffi.from_buffer("float[]", out)
@@ -123,7 +124,7 @@ def test_c_reports_the_isa_it_used(isa):
 
 
 def test_c_refuses_misaligned_pointers_and_partial_overlap(isa):
-    code = {"scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2}[isa]
+    code = {"scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2, "neon": lib.SM_ISA_NEON}[isa]
     buf = np.zeros(80, np.float32)
     p = ffi.from_buffer("float[]", buf)
     odd = ffi.cast("float *", ffi.cast("char *", p) + 1)  # 1 byte off float alignment
@@ -400,16 +401,23 @@ def cpu_flags():
     return set()  # e.g. aarch64 Linux, whose line is "Features"
 
 
-def test_avx2_is_used_where_the_cpu_has_it():
-    # So that AVX2 never goes untested by accident: on an x86-64 CPU with AVX2
-    # and FMA, a SIMD build must pick AVX2 (unless forced to scalar).
-    simd_build = bool(lib.sm_compiled_isas() & (1 << lib.SM_ISA_AVX2))
+def test_simd_is_used_where_the_cpu_has_it():
+    # So that SIMD never goes untested by accident: on an x86-64 CPU with AVX2
+    # and FMA, a SIMD build must pick AVX2, and on AArch64 NEON (unless forced
+    # to scalar).
+    avx2_build = bool(lib.sm_compiled_isas() & (1 << lib.SM_ISA_AVX2))
+    neon_build = bool(lib.sm_compiled_isas() & (1 << lib.SM_ISA_NEON))
+    simd_build = avx2_build or neon_build
     forced = os.environ.get("SOFTMAX_LIB_ISA") == "scalar"
-    flags = cpu_flags()
-    if flags is None:
-        pytest.skip("this OS does not tell the CPU's features in a way read here")
-    expected = simd_build and not forced and {"avx2", "fma"} <= flags
-    assert native.best_isa() == ("avx2" if expected else "scalar")
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        assert neon_build == (os.environ.get("SOFTMAX_LIB_NO_SIMD", "") in ("", "0"))
+        expected = "neon" if neon_build and not forced else "scalar"
+    else:
+        flags = cpu_flags()
+        if flags is None:
+            pytest.skip("this OS does not tell the CPU's features in a way read here")
+        expected = "avx2" if avx2_build and not forced and {"avx2", "fma"} <= flags else "scalar"
+    assert native.best_isa() == expected
     if os.environ.get("SOFTMAX_LIB_NO_SIMD", "") not in ("", "0"):
         assert not simd_build
 

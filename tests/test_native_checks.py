@@ -12,8 +12,8 @@ from softmax_lib._native import ffi, lib  # noqa: E402  (after the importorskip)
 
 ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
                      [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
-        for isa in ("scalar", "avx2")]
-CODES = {"scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2}
+        for isa in ("scalar", "avx2", "neon")]
+CODES = {"scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2, "neon": lib.SM_ISA_NEON}
 
 
 def import_native(value):
@@ -30,7 +30,7 @@ def import_native(value):
 
 def test_unknown_isa_in_the_environment_warns_naming_the_valid_values():
     default, _ = import_native(None)
-    for bad in ("sse", "AVX2", "scalar ", "neon"):
+    for bad in ("sse", "AVX2", "scalar ", "arm"):
         best, err = import_native(bad)
         assert f"SOFTMAX_LIB_ISA={bad!r} is not one of 'auto', 'scalar', 'avx2'" in err
         assert "RuntimeWarning" in err
@@ -39,7 +39,7 @@ def test_unknown_isa_in_the_environment_warns_naming_the_valid_values():
 
 def test_valid_isa_values_in_the_environment():
     default, _ = import_native(None)
-    for value, expected in (("auto", default), ("avx2", default), ("", default),
+    for value, expected in (("auto", default), ("avx2", default), ("neon", default), ("", default),
                             ("scalar", "scalar")):
         best, err = import_native(value)
         assert best == expected and "Warning" not in err, value

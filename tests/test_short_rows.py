@@ -11,7 +11,7 @@ native = pytest.importorskip("softmax_lib.native", reason="the C library was not
 
 ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
                      [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
-        for isa in ("scalar", "avx2")]
+        for isa in ("scalar", "avx2", "neon")]
 
 
 @pytest.mark.parametrize("isa", ISAS)

@@ -15,7 +15,7 @@ from softmax_lib._native import ffi, lib  # noqa: E402  (after the importorskip)
 
 ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
                      [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
-        for isa in ("scalar", "avx2")]
+        for isa in ("scalar", "avx2", "neon")]
 NAMES = ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp")
 
 
