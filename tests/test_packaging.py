@@ -57,7 +57,7 @@ def test_the_c_library_is_built_where_required():
 
 def test_header_parsing_finds_the_api_and_the_kernels():
     # Guards the two tests below against passing on empty sets.
-    assert len(public_api()) == 14 and "sm_softmax_f32" in public_api()
+    assert {"sm_softmax_f32", "sm_log_softmax_vjp_f64_mt", "sm_exp_f64", "sm_best_isa"} <= public_api()
     assert {"sm_scalar_softmax_f32", "sm_avx2_log_softmax_vjp_f64", "sm_avx2_copy_f32"} <= internal_kernels()
 
 
