@@ -53,8 +53,11 @@ native: $(VENV)/.installed-test
 # lower SIMD dispatch level this CPU has, and at the baseline with the portable C
 # kernels (.ci/numpy_levels.py lists them). Exp, log and sums round differently at
 # each level, so a tolerance that is not a bound shows up here.
+# Levels are read first, so that a failing script (or no level at all) fails here.
 test-numpy-levels: $(VENV)/.installed-test
-	$(PY) .ci/numpy_levels.py | while read -r level settings; do \
+	levels="$$($(PY) .ci/numpy_levels.py)" && \
+	echo "$$levels" | grep -q 'NPY_DISABLE_CPU_FEATURES=' && \
+	echo "$$levels" | while read -r level settings; do \
 		echo "== the suite at NumPy level $$level: $$settings"; \
 		env $$settings $(PY) -m pytest -p no:cacheprovider || exit 1; \
 	done

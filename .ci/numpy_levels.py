@@ -11,8 +11,10 @@ line is the baseline (every group off), which also forces the portable C kernels
 from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
 present = [group for group in __cpu_dispatch__ if __cpu_features__.get(group)]
-# Levels below the top one present: keep groups[:k], disable the rest.
-for keep in range(len(present) - 1, -1, -1):
+# Levels below the top one present: keep groups[:k], disable the rest. The
+# baseline (k = 0) is printed even on a CPU with no group above it, so every
+# machine runs the suite with NumPy's dispatch off at least once.
+for keep in range(max(len(present) - 1, 0), -1, -1):
     disabled = [group for group in __cpu_dispatch__ if group not in present[:keep]]
     level = present[keep - 1] if keep else "baseline"
     words = [f"NPY_DISABLE_CPU_FEATURES={','.join(disabled)}"]
