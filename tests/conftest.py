@@ -4,6 +4,9 @@ Tests that take ``impl`` run once per implementation: loops, vectorized NumPy,
 and the native C library on each instruction set this machine can run.
 """
 import functools
+import os
+import subprocess
+import sys
 import types
 
 import numpy as np
@@ -98,3 +101,17 @@ def machine_summary():
 
 def pytest_report_header(config):
     return machine_summary()
+
+
+def fresh_native_import(expression, variable, value):
+    """Print `expression` of ``softmax_lib.native`` (as ``n``) in a fresh interpreter
+    whose environment has `variable` set to `value` (unset when None), all warnings
+    shown: the import-time reading of the environment. Returns (stdout, stderr)."""
+    code = ("import warnings\nwarnings.simplefilter('always')\n"
+            f"import softmax_lib.native as n\nprint({expression})\n")
+    env = {k: v for k, v in os.environ.items() if k != variable}
+    if value is not None:
+        env[variable] = value
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True)
+    return done.stdout.strip(), done.stderr

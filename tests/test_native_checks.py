@@ -1,11 +1,9 @@
 """The C library's checks (issue 10, item 7): the environment, sizes, store kinds,
 and the prefetch of long rows at their real stride. On every ISA."""
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import fresh_native_import
 
 native = pytest.importorskip("softmax_lib.native", reason="the C library was not built")
 from softmax_lib._native import ffi, lib  # noqa: E402  (after the importorskip)
@@ -18,14 +16,7 @@ CODES = {"scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2, "neon": lib.SM_IS
 
 def import_native(value):
     """best_isa() and the warnings of a fresh import with SOFTMAX_LIB_ISA=value."""
-    code = ("import warnings\nwarnings.simplefilter('always')\n"
-            "import softmax_lib.native as n\nprint(n.best_isa())\n")
-    env = {k: v for k, v in os.environ.items() if k != "SOFTMAX_LIB_ISA"}
-    if value is not None:
-        env["SOFTMAX_LIB_ISA"] = value
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=True)
-    return done.stdout.strip(), done.stderr
+    return fresh_native_import("n.best_isa()", "SOFTMAX_LIB_ISA", value)
 
 
 def test_unknown_isa_in_the_environment_warns_naming_the_valid_values():

@@ -1,12 +1,10 @@
 """Rows split over threads (issue 10, item 6): identical results for any thread
 count, on every ISA; ``threads=`` and ``SOFTMAX_LIB_NUM_THREADS`` checked. No
 timings here (the commit notes have them)."""
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import fresh_native_import
 
 from softmax_lib import vectorized
 
@@ -74,14 +72,8 @@ def test_c_refuses_a_thread_count_below_one():
 
 
 def default_threads_with(value):
-    code = ("import warnings\nwarnings.simplefilter('always')\n"
-            "import softmax_lib.native as n\nprint(n.default_threads())\n")
-    env = {k: v for k, v in os.environ.items() if k != "SOFTMAX_LIB_NUM_THREADS"}
-    if value is not None:
-        env["SOFTMAX_LIB_NUM_THREADS"] = value
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=True)
-    return int(done.stdout), done.stderr
+    out, err = fresh_native_import("n.default_threads()", "SOFTMAX_LIB_NUM_THREADS", value)
+    return int(out), err
 
 
 def test_environment_sets_the_thread_count():
