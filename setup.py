@@ -9,6 +9,7 @@
   without it: ``softmax_lib`` then uses NumPy and says so once at import. CI sets
   ``SOFTMAX_LIB_REQUIRE_NATIVE=1`` so that a broken build fails instead.
 """
+
 import importlib.util
 import os
 import sys
@@ -23,7 +24,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def _load_builder():
-    spec = importlib.util.spec_from_file_location("_softmax_lib_build_ffi", HERE / "native" / "build_ffi.py")
+    spec = importlib.util.spec_from_file_location(
+        "_softmax_lib_build_ffi", HERE / "native" / "build_ffi.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -43,8 +46,11 @@ class BuildExt(build_ext):
             if required:
                 raise
             # pip shows this only with -v; the import-time warning is what users see.
-            print(f"softmax_lib: the C library was not built ({type(exc).__name__}: {exc}); "
-                  "installing without it, softmax_lib will use NumPy", file=sys.stderr)
+            print(
+                f"softmax_lib: the C library was not built ({type(exc).__name__}: {exc}); "
+                "installing without it, softmax_lib will use NumPy",
+                file=sys.stderr,
+            )
 
     def _build_native(self, ext):
         builder = _load_builder()
@@ -63,9 +69,14 @@ class BuildExt(build_ext):
     def _compile_apart(self, ext, source, flags):
         """Compile `source` of `ext` alone with `flags`; its object is linked in."""
         objects = self.compiler.compile(
-            [source], output_dir=self.build_temp, macros=ext.define_macros,
-            include_dirs=ext.include_dirs, debug=self.debug,
-            extra_postargs=flags, depends=ext.depends)
+            [source],
+            output_dir=self.build_temp,
+            macros=ext.define_macros,
+            include_dirs=ext.include_dirs,
+            debug=self.debug,
+            extra_postargs=flags,
+            depends=ext.depends,
+        )
         ext.sources = [s for s in ext.sources if s != source]
         ext.extra_objects = list(ext.extra_objects or []) + objects
 
@@ -73,8 +84,11 @@ class BuildExt(build_ext):
 # The cffi module uses only the limited API (cffi defines Py_LIMITED_API), so one
 # wheel, tagged cp310-abi3, serves CPython 3.10 and newer. Free-threaded builds have
 # no abi3 before 3.15 (cffi then compiles without it), nor do debug builds or PyPy.
-ABI3 = (sys.implementation.name == "cpython" and not sysconfig.get_config_var("Py_GIL_DISABLED")
-        and not hasattr(sys, "gettotalrefcount"))
+ABI3 = (
+    sys.implementation.name == "cpython"
+    and not sysconfig.get_config_var("Py_GIL_DISABLED")
+    and not hasattr(sys, "gettotalrefcount")
+)
 
 setup(
     cffi_modules=["native/build_ffi.py:ffibuilder"],

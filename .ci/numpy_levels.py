@@ -8,6 +8,7 @@ this machine's own, highest first, as ``NAME=value`` words for ``env``; the last
 line is the baseline (every group off), which also forces the portable C kernels
 (``SOFTMAX_LIB_ISA=scalar``), the arithmetic of a machine with no SIMD at all.
 """
+
 from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
 present = [group for group in __cpu_dispatch__ if __cpu_features__.get(group)]

@@ -10,6 +10,7 @@ Two jobs Jupyter Book 1.x does not do for us:
   page can carry ``const THEBE_JS_URL = ...`` twice, which browsers reject with
   "Identifier 'THEBE_JS_URL' has already been declared". We drop duplicate scripts.
 """
+
 from pathlib import Path
 
 import jupytext

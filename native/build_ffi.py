@@ -14,6 +14,7 @@ the single declaration of the API. Environment overrides:
 - ``SOFTMAX_LIB_WERROR=1`` (CI only): compiler warnings are errors. Never the
   default: a new compiler's new warning must not break a user's install.
 """
+
 import os
 import re
 import shlex

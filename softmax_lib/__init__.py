@@ -7,6 +7,7 @@ live in :mod:`softmax_lib.loops`, :mod:`softmax_lib.vectorized` and
 :mod:`softmax_lib.native`. The activation and loss classes of the loss-agnostic
 layer protocol are here too (:mod:`softmax_lib.layers`, :mod:`softmax_lib.losses`).
 """
+
 import warnings
 
 from . import vectorized
@@ -30,7 +31,9 @@ except ImportError as exc:  # not compiled (no C compiler at install): NumPy is 
         "backend, install a C compiler (gcc or clang; on Windows, Visual Studio's C++ "
         "Build Tools) and reinstall from source: pip install --force-reinstall "
         "--no-cache-dir --no-binary softmax_lib softmax_lib",
-        NativeLibraryWarning, stacklevel=2)
+        NativeLibraryWarning,
+        stacklevel=2,
+    )
 
 softmax = _fastest.softmax
 log_softmax = _fastest.log_softmax
@@ -44,8 +47,23 @@ from .layers import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh  # noqa: 
 from .losses import MSE, NLL, BinaryCrossEntropy, CrossEntropy, KLDivergence  # noqa: E402
 
 __all__ = [
-    "softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian",
-    "BACKEND", "NativeLibraryWarning", "__version__",
-    "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "LogSoftmax",
-    "MSE", "CrossEntropy", "NLL", "BinaryCrossEntropy", "KLDivergence",
+    "softmax",
+    "log_softmax",
+    "softmax_vjp",
+    "log_softmax_vjp",
+    "softmax_jacobian",
+    "BACKEND",
+    "NativeLibraryWarning",
+    "__version__",
+    "Identity",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "Softmax",
+    "LogSoftmax",
+    "MSE",
+    "CrossEntropy",
+    "NLL",
+    "BinaryCrossEntropy",
+    "KLDivergence",
 ]

@@ -3,6 +3,7 @@
 Every public function of ``loops``, ``vectorized`` and ``native`` validates its
 arguments here first, so all three raise the same errors for the same bad input.
 """
+
 import operator
 
 import numpy as np
@@ -41,8 +42,7 @@ def float_array(a, name):
         )
     else:
         raise TypeError(
-            f"{name} must hold real numbers (float32, float64, or integers), "
-            f"got dtype {dtype}"
+            f"{name} must hold real numbers (float32, float64, or integers), got dtype {dtype}"
         )
     if arr.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension, got a 0-d array")
@@ -56,9 +56,7 @@ def check_axis(axis, ndim, name="axis"):
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {axis!r}") from None
     if not -ndim <= axis < ndim:
-        raise ValueError(
-            f"{name}={axis} is out of range for an array with {ndim} dimension(s)"
-        )
+        raise ValueError(f"{name}={axis} is out of range for an array with {ndim} dimension(s)")
     return axis % ndim
 
 
@@ -83,8 +81,7 @@ def check_pair(y, dy, y_name="y", dy_name="dy"):
     dy = float_array(dy, dy_name)
     if y.shape != dy.shape:
         raise ValueError(
-            f"{y_name} and {dy_name} must have the same shape, "
-            f"got {y.shape} and {dy.shape}"
+            f"{y_name} and {dy_name} must have the same shape, got {y.shape} and {dy.shape}"
         )
     dtype = np.result_type(y, dy)
     return y.astype(dtype, copy=False), dy.astype(dtype, copy=False)
@@ -115,14 +112,16 @@ def overlaps_itself(a):
     if a.size <= 1:
         return False
     extent = a.itemsize  # bytes spanned by the dimensions seen so far, smallest first
-    for stride, n in sorted((abs(st), n) for st, n in zip(a.strides, a.shape) if n > 1):
+    for stride, n in sorted(
+        (abs(st), n) for st, n in zip(a.strides, a.shape, strict=True) if n > 1
+    ):
         if stride < extent:
             break
         extent += stride * (n - 1)
     else:
         return False
     offsets = np.zeros((), np.intp)
-    for stride, n in zip(a.strides, a.shape):
+    for stride, n in zip(a.strides, a.shape, strict=True):
         offsets = np.add.outer(offsets, np.arange(n, dtype=np.intp) * stride)
     offsets = np.sort(offsets, axis=None)
     return bool(np.any(np.diff(offsets) < a.itemsize))
@@ -143,12 +142,15 @@ def detach(a, out):
     before it is written)."""
     if out is None or not np.may_share_memory(a, out):
         return a
-    same = (a.shape == out.shape and a.strides == out.strides
-            and a.__array_interface__["data"][0] == out.__array_interface__["data"][0])
+    same = (
+        a.shape == out.shape
+        and a.strides == out.strides
+        and a.__array_interface__["data"][0] == out.__array_interface__["data"][0]
+    )
     return a if same else a.copy()
 
 
 def jacobian_shape(shape, axis):
     """Shape of the stacked Jacobians: the other axes in order, then ``(n, n)``."""
     n = shape[axis]
-    return shape[:axis] + shape[axis + 1:] + (n, n)
+    return shape[:axis] + shape[axis + 1 :] + (n, n)

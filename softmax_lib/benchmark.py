@@ -6,14 +6,16 @@ implementation this machine has (loops where they finish quickly, NumPy, the
 native scalar and AVX2 kernels on one thread and on the automatic thread count,
 PyTorch on one thread when installed), plus the memory-bandwidth floor: how long
 merely copying the data (forward) or computing a triad (VJP) takes, and for the
-forward ops a roofline, the larger of that floor and an exp over the same data. Implementations are interleaved round
-by round, so a burst of noise on a shared machine hits all of them alike, and the
-report gives medians with their spread as ratios measured in the same run.
+forward ops a roofline, the larger of that floor and an exp over the same data.
+Implementations are interleaved round by round, so a burst of noise on a shared
+machine hits all of them alike, and the report gives medians with their spread
+as ratios measured in the same run.
 
 Every implementation writes into a preallocated output (``out=``): allocating
 fresh pages costs as much as the softmax itself at large sizes, and that is not
 what is being compared.
 """
+
 import argparse
 import json
 import statistics
@@ -46,6 +48,7 @@ def _module_calls(module, isa=None, axis=-1, threads=1):
     runs on one thread (``threads=1``, as PyTorch here) unless `threads` says
     otherwise (None: its automatic choice).
     """
+
     def make(op, x, y, dy, out):
         f = getattr(module, op)
         if isa is None:  # loops, numpy
@@ -55,6 +58,7 @@ def _module_calls(module, isa=None, axis=-1, threads=1):
         if op == "softmax_vjp":
             return lambda: f(y, dy, axis, out, isa=isa, threads=threads)
         return lambda: f(x, axis, out, isa=isa, threads=threads)
+
     return make
 
 
@@ -73,6 +77,7 @@ def _torch_calls(axis=-1):
         if op == "log_softmax":
             return lambda: torch.log_softmax(tx, axis, out=tout)
         return lambda: torch._softmax_backward_data(tdy, ty, axis, ty.dtype, grad_input=tout)
+
     return make
 
 
@@ -89,6 +94,7 @@ def _kernel_calls(native, isa):
         for a in (*ins, out):
             args += (native._pointer(a.reshape(rows, n)), n)
         return lambda: kernel(*args, rows, n, code, 1)  # one thread, as torch
+
     return make
 
 
@@ -99,7 +105,10 @@ def implementations(axis=-1):
     automatic thread count; ``kernel-<isa>`` (the C kernel alone) only along
     the last axis, where it needs no copy.
     """
-    impls = {"loops": _module_calls(loops, axis=axis), "numpy": _module_calls(vectorized, axis=axis)}
+    impls = {
+        "loops": _module_calls(loops, axis=axis),
+        "numpy": _module_calls(vectorized, axis=axis),
+    }
     try:
         from . import native
     except ImportError:
@@ -110,7 +119,8 @@ def implementations(axis=-1):
             if axis == -1:
                 impls[f"kernel-{isa}"] = _kernel_calls(native, isa)
         impls[f"native-{native.best_isa()}-threads"] = _module_calls(
-            native, isa=native.best_isa(), axis=axis, threads=None)
+            native, isa=native.best_isa(), axis=axis, threads=None
+        )
     torch_make = _torch_calls(axis)
     if torch_make is not None:
         impls["torch"] = torch_make
@@ -126,12 +136,16 @@ def _exp_call(x, out):
         return None
     dt = np.dtype(x.dtype)
     kernel, code = native._KERNELS["exp"][dt], native._isa_code("auto")
-    px, po = native._from_buffer(native._BUFFER[dt], x), native._from_buffer(native._BUFFER[dt], out)
+    px, po = (
+        native._from_buffer(native._BUFFER[dt], x),
+        native._from_buffer(native._BUFFER[dt], out),
+    )
     return lambda: kernel(px, po, x.size, code)
 
 
 def _floor_calls(x, y, dy, out):
     """The bandwidth floor: the fastest copy (forward) and triad (VJP) we can run."""
+
     def numpy_triad():  # two passes: NumPy has no fused a = b + s*c
         np.multiply(dy, 0.5, out=out)
         np.add(out, y, out=out)
@@ -217,16 +231,23 @@ def run(grid=GRID, ops=OPS, dtypes=DTYPES, rounds=9, budget=0.02, progress=None,
                 torch_median = statistics.median(samples["torch"]) if "torch" in samples else None
                 for name, times in samples.items():
                     s = _summary(times)
-                    rows.append({
-                        "shape": list(shape), "dtype": dtype, "op": op, "impl": name,
-                        **s,
-                        "gbps": moved / s["median"] / 1e9,
-                        "vs_floor": s["median"] / floor,
-                        "vs_torch": s["median"] / torch_median if torch_median else None,
-                        "floor": floor, "floor_kind": floor_kind,
-                        "exp_only": exp_time or None, "vs_roof": s["median"] / roof,
-                        "axis": axis,
-                    })
+                    rows.append(
+                        {
+                            "shape": list(shape),
+                            "dtype": dtype,
+                            "op": op,
+                            "impl": name,
+                            **s,
+                            "gbps": moved / s["median"] / 1e9,
+                            "vs_floor": s["median"] / floor,
+                            "vs_torch": s["median"] / torch_median if torch_median else None,
+                            "floor": floor,
+                            "floor_kind": floor_kind,
+                            "exp_only": exp_time or None,
+                            "vs_roof": s["median"] / roof,
+                            "axis": axis,
+                        }
+                    )
                 if progress:
                     progress(shape, dtype, op)
     return rows
@@ -234,8 +255,10 @@ def run(grid=GRID, ops=OPS, dtypes=DTYPES, rounds=9, budget=0.02, progress=None,
 
 def format_table(rows):
     """The results as a plain-text table, one line per (shape, dtype, op, impl)."""
-    header = (f"{'shape':>11} {'dtype':>7} {'op':>11} {'impl':>20} {'median':>10} "
-              f"{'spread':>15} {'GB/s':>6} {'/floor':>7} {'/roof':>7} {'/torch':>7}")
+    header = (
+        f"{'shape':>11} {'dtype':>7} {'op':>11} {'impl':>20} {'median':>10} "
+        f"{'spread':>15} {'GB/s':>6} {'/floor':>7} {'/roof':>7} {'/torch':>7}"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
         shape = "x".join(map(str, r["shape"]))
@@ -244,7 +267,8 @@ def format_table(rows):
             f"{shape:>11} {r['dtype']:>7} {r['op']:>11} {r['impl']:>20} "
             f"{_fmt_time(r['median']):>10} "
             f"{_fmt_time(r['q1']) + '-' + _fmt_time(r['q3']):>15} "
-            f"{r['gbps']:6.1f} {r['vs_floor']:7.2f} {r['vs_roof']:7.2f} {vs_torch}")
+            f"{r['gbps']:6.1f} {r['vs_floor']:7.2f} {r['vs_roof']:7.2f} {vs_torch}"
+        )
     return "\n".join(lines)
 
 
@@ -257,22 +281,28 @@ def _fmt_time(seconds):
 def plot(rows, path):
     """Time per element against row length, one panel per (dtype, op)."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(DTYPES), len(OPS), figsize=(12, 6.5),
-                             sharex=True, facecolor="white")
+    fig, axes = plt.subplots(
+        len(DTYPES), len(OPS), figsize=(12, 6.5), sharex=True, facecolor="white"
+    )
     for i, dtype in enumerate(DTYPES):
         for j, op in enumerate(OPS):
             ax = axes[i][j]
             sel = [r for r in rows if r["dtype"] == dtype and r["op"] == op]
             for impl in dict.fromkeys(r["impl"] for r in sel):
-                pts = sorted((np.prod(r["shape"]), r["median"] / np.prod(r["shape"]) * 1e9)
-                             for r in sel if r["impl"] == impl)
-                ax.loglog(*zip(*pts), marker="o", label=impl)
-            floor_pts = sorted({(np.prod(r["shape"]), r["floor"] / np.prod(r["shape"]) * 1e9)
-                                for r in sel})
-            ax.loglog(*zip(*floor_pts), "k--", label="bandwidth floor")
+                pts = sorted(
+                    (np.prod(r["shape"]), r["median"] / np.prod(r["shape"]) * 1e9)
+                    for r in sel
+                    if r["impl"] == impl
+                )
+                ax.loglog(*zip(*pts, strict=True), marker="o", label=impl)
+            floor_pts = sorted(
+                {(np.prod(r["shape"]), r["floor"] / np.prod(r["shape"]) * 1e9) for r in sel}
+            )
+            ax.loglog(*zip(*floor_pts, strict=True), "k--", label="bandwidth floor")
             ax.set_title(f"{op}, {dtype}")
             ax.set_xlabel("elements")
             ax.set_ylabel("ns per element")
@@ -283,18 +313,26 @@ def plot(rows, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m softmax_lib.benchmark",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a smaller grid and budget (about half a minute)")
+    parser = argparse.ArgumentParser(
+        prog="python -m softmax_lib.benchmark", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a smaller grid and budget (about half a minute)"
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     parser.add_argument("--plot", metavar="FILE", help="also save a plot (PNG/SVG)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per cell")
-    parser.add_argument("--shapes", metavar="RxN,...", help="only these shapes, e.g. 1x10,256x32768")
+    parser.add_argument(
+        "--shapes", metavar="RxN,...", help="only these shapes, e.g. 1x10,256x32768"
+    )
     parser.add_argument("--ops", metavar="OP,...", help=f"only these of {','.join(OPS)}")
     parser.add_argument("--dtypes", metavar="DTYPE,...", help=f"only these of {','.join(DTYPES)}")
-    parser.add_argument("--axis", type=int, default=-1,
-                        help="the axis to normalise over (default -1; e.g. 0 for columns)")
+    parser.add_argument(
+        "--axis",
+        type=int,
+        default=-1,
+        help="the axis to normalise over (default -1; e.g. 0 for columns)",
+    )
     args = parser.parse_args(argv)
     grid, rounds, budget = (QUICK_GRID, 5, 0.005) if args.quick else (GRID, 9, 0.02)
     rounds = args.rounds or rounds
@@ -306,8 +344,15 @@ def main(argv=None):
     def progress(shape, dtype, op):
         print(f"  measured {shape} {dtype} {op}", file=sys.stderr, flush=True)
 
-    rows = run(grid=grid, ops=ops, dtypes=dtypes, rounds=rounds, budget=budget, progress=progress,
-               axis=args.axis)
+    rows = run(
+        grid=grid,
+        ops=ops,
+        dtypes=dtypes,
+        rounds=rounds,
+        budget=budget,
+        progress=progress,
+        axis=args.axis,
+    )
     print(format_table(rows))
     if args.json:
         with open(args.json, "w") as f:

@@ -2,7 +2,8 @@
 
 Measures, in units in the last place (ulp) of the result's dtype, the error of
 the exp inside the native kernels (the polynomial of ``native/exp_avx2.h`` or
-``native/exp_neon.h``, or libm for the scalar kernels) against a reference precise enough to judge it:
+``native/exp_neon.h``, or libm for the scalar kernels) against a reference precise
+enough to judge it:
 float64 for float32 results, and x87 ``long double`` (64-bit significand) or
 mpmath for float64 results. The points cover the whole range where ``exp`` is
 finite and not 0 (including the subnormal results), with extra points near 0,
@@ -10,6 +11,7 @@ near the underflow limit and near overflow. Special values are checked
 separately: ``NaN -> NaN``, ``+inf -> +inf``, ``-inf -> 0``, beyond-range inputs
 to ``+inf`` or ``0``, ``exp(0) == 1``.
 """
+
 import argparse
 import math
 
@@ -36,8 +38,12 @@ def sample(dtype, n, rng):
     dtype = np.dtype(dtype)
     lo, hi = (float(v) for v in finite_range(dtype))
     normal = math.log(float(np.finfo(dtype).smallest_normal))
-    parts = [(lo, hi, n // 2), (-1.0, 1.0, n // 6), (lo, normal + 2.0, n // 6),
-             (hi - 2.0, hi, n - n // 2 - 2 * (n // 6))]
+    parts = [
+        (lo, hi, n // 2),
+        (-1.0, 1.0, n // 6),
+        (lo, normal + 2.0, n // 6),
+        (hi - 2.0, hi, n - n // 2 - 2 * (n // 6)),
+    ]
     x = np.concatenate([rng.uniform(a, b, k) for a, b, k in parts]).astype(dtype)
     return np.clip(x, lo, hi)
 
@@ -68,10 +74,14 @@ def ulp_errors(got, x):
         ref_f = np.array([float(v) for v in ref])
         _, e = np.frexp(ref_f)
         ulp = np.maximum(np.ldexp(1.0, e - info.nmant - 1), float(info.smallest_subnormal))
-        return np.array([float(abs(mpmath.mpf(float(g)) - r)) for g, r in zip(got, ref)]) / ulp
+        return (
+            np.array([float(abs(mpmath.mpf(float(g)) - r)) for g, r in zip(got, ref, strict=True)])
+            / ulp
+        )
     _, e = np.frexp(ref)  # ref = m * 2**e, 0.5 <= m < 1: ulp = 2**(e - 1 - nmant)
-    ulp = np.maximum(np.ldexp(ref.dtype.type(1), e - info.nmant - 1),
-                     ref.dtype.type(info.smallest_subnormal))
+    ulp = np.maximum(
+        np.ldexp(ref.dtype.type(1), e - info.nmant - 1), ref.dtype.type(info.smallest_subnormal)
+    )
     return np.asarray(np.abs(got.astype(ref.dtype) - ref) / ulp, dtype=np.float64)
 
 
@@ -94,8 +104,13 @@ def measure(dtype, isa="auto", points=10**7, seed=0, chunk=10**6):
         i = int(np.argmax(err))
         if err[i] > worst:
             worst, at = float(err[i]), x[i]
-    ref = ("float64" if dtype == np.float32 else
-           "long double" if _extended_long_double() else "mpmath")
+    ref = (
+        "float64"
+        if dtype == np.float32
+        else "long double"
+        if _extended_long_double()
+        else "mpmath"
+    )
     return {"max_ulp": worst, "at": at, "points": points, "reference": ref}
 
 
@@ -103,11 +118,20 @@ def special_values(dtype, isa="auto"):
     """``{name: (got, expected)}`` for the inputs with an exact answer."""
     dtype = np.dtype(dtype)
     lo, hi = (float(v) for v in finite_range(dtype))
-    cases = {"nan": (np.nan, np.nan), "+inf": (np.inf, np.inf), "-inf": (-np.inf, 0.0),
-             "0": (0.0, 1.0), "beyond overflow": (hi * 1.01, np.inf), "huge": (1e30, np.inf),
-             "beyond underflow": (lo * 1.01, 0.0), "-huge": (-1e30, 0.0)}
+    cases = {
+        "nan": (np.nan, np.nan),
+        "+inf": (np.inf, np.inf),
+        "-inf": (-np.inf, 0.0),
+        "0": (0.0, 1.0),
+        "beyond overflow": (hi * 1.01, np.inf),
+        "huge": (1e30, np.inf),
+        "beyond underflow": (lo * 1.01, 0.0),
+        "-huge": (-1e30, 0.0),
+    }
     got = native._exp(np.array([c[0] for c in cases.values()], dtype), isa=isa)
-    return {name: (g, dtype.type(c[1])) for name, g, c in zip(cases, got, cases.values())}
+    return {
+        name: (g, dtype.type(c[1])) for name, g, c in zip(cases, got, cases.values(), strict=True)
+    }
 
 
 def main(argv=None):
@@ -121,11 +145,16 @@ def main(argv=None):
         for dtype in GOALS:
             r = measure(dtype, isa, args.points, args.seed)
             specials = special_values(dtype, isa)
-            bad = [k for k, (g, e) in specials.items()
-                   if not (g == e or (np.isnan(g) and np.isnan(e)))]
+            bad = [
+                k
+                for k, (g, e) in specials.items()
+                if not (g == e or (np.isnan(g) and np.isnan(e)))
+            ]
             ok &= r["max_ulp"] <= GOALS[dtype] and not bad
-            print(f"{isa:7} {dtype.name:8} {r['points']:>10} {r['max_ulp']:8.3f} {GOALS[dtype]:5}"
-                  f"  {float(r['at'])!r} ({r['reference']})" + (f"  WRONG: {bad}" if bad else ""))
+            print(
+                f"{isa:7} {dtype.name:8} {r['points']:>10} {r['max_ulp']:8.3f} {GOALS[dtype]:5}"
+                f"  {float(r['at'])!r} ({r['reference']})" + (f"  WRONG: {bad}" if bad else "")
+            )
     return 0 if ok else 1
 
 

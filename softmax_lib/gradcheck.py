@@ -3,6 +3,7 @@
 :func:`gradcheck` compares an activation's analytic ``backward`` (fed the loss's
 ``grad``) with the numerical gradient of ``loss.value(activation.forward(x))``.
 """
+
 import numpy as np
 
 __all__ = ["numerical_gradient", "relative_error", "gradcheck"]

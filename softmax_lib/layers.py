@@ -16,6 +16,7 @@ Example
 >>> act.backward(x, y, loss.grad(y, target))
 array([ 0.21150837, -0.21150837])
 """
+
 import numpy as np
 
 # The softmax functions are looked up on the package at call time, so that they

@@ -5,6 +5,7 @@ list of Python floats, computed with one loop per idea, and written back. The
 arithmetic is in double precision; a float32 result is rounded once when stored.
 Reading a whole slice before writing any of it is what lets ``out`` be the input.
 """
+
 import math
 
 import numpy as np
@@ -21,7 +22,7 @@ def slices_along(shape, axis):
 
     ``a[row]`` is the slice of `a` along `axis` at the other-axes position `index`.
     """
-    other_axes = shape[:axis] + shape[axis + 1:]
+    other_axes = shape[:axis] + shape[axis + 1 :]
     for index in np.ndindex(other_axes):
         yield index, index[:axis] + (slice(None),) + index[axis:]
 
@@ -69,9 +70,9 @@ def log_softmax_row(x):
 def softmax_vjp_row(s, g):
     """``J^T g`` for one row: the dot ``<s, g>`` once, then ``s_i (g_i - <s, g>)``."""
     dot = 0.0
-    for si, gi in zip(s, g):  # 1. one O(n) dot product
+    for si, gi in zip(s, g, strict=True):  # 1. one O(n) dot product
         dot += si * gi
-    return [si * (gi - dot) for si, gi in zip(s, g)]  # 2. scale: O(n), no matrix
+    return [si * (gi - dot) for si, gi in zip(s, g, strict=True)]  # 2. scale: O(n), no matrix
 
 
 def log_softmax_vjp_row(y, g):
@@ -84,8 +85,10 @@ def log_softmax_vjp_row(y, g):
     total = 0.0
     for gi in g:  # 1. the sum of the upstream gradient
         total += gi
-    return [(gi - total) - math.expm1(yi) * total if yi > -LN2 else gi - math.exp(yi) * total
-            for yi, gi in zip(y, g)]  # 2. subtract s * sum
+    return [
+        (gi - total) - math.expm1(yi) * total if yi > -LN2 else gi - math.exp(yi) * total
+        for yi, gi in zip(y, g, strict=True)
+    ]  # 2. subtract s * sum
 
 
 def jacobian_row(s):

@@ -9,6 +9,7 @@ is of that reduced value, so it carries the ``1 / rows`` factor.
 A loss never needs to know which activation produced `y`: it hands ``dL/dy`` to
 the activation's ``backward``, which applies the Jacobian (see :mod:`.layers`).
 """
+
 import math
 
 import numpy as np
@@ -94,7 +95,9 @@ class CrossEntropy(Loss):
 
 
 class NLL(Loss):
-    r"""Negative log-likelihood on log-probabilities: :math:`L = -\frac{1}{B} \sum_b \sum_i t_{bi} y_{bi}`.
+    r"""Negative log-likelihood on log-probabilities.
+
+    :math:`L = -\frac{1}{B} \sum_b \sum_i t_{bi} y_{bi}`.
 
     `y` holds log-probabilities (e.g. a log-softmax output), `target` a one-hot
     or soft distribution of the same shape; terms with ``t = 0`` count as 0, even

@@ -15,6 +15,7 @@ to C without a copy whenever its rows are contiguous and evenly spaced (any
 C-contiguous array, a slice of rows, ...). Other layouts are copied once. The GIL
 is released while the kernels run.
 """
+
 import os
 import warnings
 
@@ -25,8 +26,15 @@ from ._checks import copy_into, overlaps_itself, prepare, prepare_vjp
 from ._native import ffi, lib
 
 __all__ = [
-    "softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian",
-    "best_isa", "available_isas", "default_threads", "AUTO_THREADS_MIN_SIZE",
+    "softmax",
+    "log_softmax",
+    "softmax_vjp",
+    "log_softmax_vjp",
+    "softmax_jacobian",
+    "best_isa",
+    "available_isas",
+    "default_threads",
+    "AUTO_THREADS_MIN_SIZE",
 ]
 
 # SOFTMAX_LIB_ISA: the C library reads it (dispatch.c, detect_best_isa) but cannot
@@ -34,9 +42,12 @@ __all__ = [
 _ENV_VALUES = ("auto", "scalar", "avx2", "neon", "")
 _env_isa = os.environ.get("SOFTMAX_LIB_ISA")
 if _env_isa is not None and _env_isa not in _ENV_VALUES:
-    warnings.warn(f"SOFTMAX_LIB_ISA={_env_isa!r} is not one of 'auto', 'scalar', 'avx2', 'neon' "
-                  "(or empty) and is ignored: the best available ISA is used",
-                  RuntimeWarning, stacklevel=2)
+    warnings.warn(
+        f"SOFTMAX_LIB_ISA={_env_isa!r} is not one of 'auto', 'scalar', 'avx2', 'neon' "
+        "(or empty) and is ignored: the best available ISA is used",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 
 _NAMES = {lib.SM_ISA_SCALAR: "scalar", lib.SM_ISA_AVX2: "avx2", lib.SM_ISA_NEON: "neon"}
 _CODES = {"auto": lib.SM_ISA_AUTO, **{name: code for code, name in _NAMES.items()}}
@@ -64,9 +75,12 @@ def _env_threads():
     except ValueError:
         threads = 0
     if threads < 1:
-        warnings.warn(f"SOFTMAX_LIB_NUM_THREADS={value!r} is not a positive integer and is "
-                      "ignored: the number of available cores is used", RuntimeWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"SOFTMAX_LIB_NUM_THREADS={value!r} is not a positive integer and is "
+            "ignored: the number of available cores is used",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return None
     return threads
 
@@ -95,7 +109,11 @@ def _thread_count(threads, size):
     """The number of threads for a call on `size` elements; ValueError if `threads` is bad."""
     if threads is None:
         return _AUTO_THREADS if size >= AUTO_THREADS_MIN_SIZE else 1
-    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, (int, np.integer)) or threads < 1:
+    if (
+        isinstance(threads, (bool, np.bool_))
+        or not isinstance(threads, (int, np.integer))
+        or threads < 1
+    ):
         raise ValueError(f"threads must be None or a positive integer, got {threads!r}")
     return int(min(threads, 256))  # the C library uses at most 256
 
@@ -174,7 +192,8 @@ def _pointer(v):
 
 def _same_layout(a, b):
     return a.strides == b.strides and (
-        a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )
 
 
 def _output(out, axis, ins):
@@ -186,7 +205,8 @@ def _output(out, axis, ins):
     om = out if axis == out.ndim - 1 else np.moveaxis(out, axis, -1)
     view = _rows(om)
     if view is not None and not any(
-            _may_share_memory(view, a) and not _same_layout(view, a) for a in ins):
+        _may_share_memory(view, a) and not _same_layout(view, a) for a in ins
+    ):
         return view, None
     return np.empty(om.shape, out.dtype).reshape(-1, om.shape[-1]), om
 
@@ -241,8 +261,11 @@ def _thin_forward(kernels, x, axis, out, isa, threads):
     except ValueError:  # not C-contiguous, or out read-only
         return None
     size = x.size
-    nthreads = (1 if size < AUTO_THREADS_MIN_SIZE else _AUTO_THREADS) if threads is None \
+    nthreads = (
+        (1 if size < AUTO_THREADS_MIN_SIZE else _AUTO_THREADS)
+        if threads is None
         else _thread_count(threads, size)
+    )
     rc = kernel(px, n, po, n, size // n, n, code, nthreads)
     if rc == code:
         return out
@@ -259,8 +282,14 @@ def _thin_vjp(kernels, y, dy, axis, out, isa, threads):
     dtype, shape = y.dtype, y.shape
     kernel = kernels.get(dtype)
     code = (_BEST if isa == "auto" else _USABLE.get(isa)) if type(isa) is str else None
-    if (kernel is None or dy.dtype is not dtype or dy.shape != shape or not shape
-            or not shape[-1] or code is None):
+    if (
+        kernel is None
+        or dy.dtype is not dtype
+        or dy.shape != shape
+        or not shape
+        or not shape[-1]
+        or code is None
+    ):
         return None
     if out is None:
         out = _empty(shape, dtype)
@@ -268,13 +297,19 @@ def _thin_vjp(kernels, y, dy, axis, out, isa, threads):
         return None
     buffer, n = _BUFFER[dtype], shape[-1]
     try:
-        py, pdy, po = (_from_buffer(buffer, y), _from_buffer(buffer, dy),
-                       _from_buffer(buffer, out, True))
+        py, pdy, po = (
+            _from_buffer(buffer, y),
+            _from_buffer(buffer, dy),
+            _from_buffer(buffer, out, True),
+        )
     except ValueError:
         return None
     size = y.size
-    nthreads = (1 if size < AUTO_THREADS_MIN_SIZE else _AUTO_THREADS) if threads is None \
+    nthreads = (
+        (1 if size < AUTO_THREADS_MIN_SIZE else _AUTO_THREADS)
+        if threads is None
         else _thread_count(threads, size)
+    )
     rc = kernel(py, n, pdy, n, po, n, size // n, n, code, nthreads)
     if rc == code:
         return out
@@ -292,16 +327,25 @@ def _run_inner(name, x, axis, out, code):
     and a C-contiguous result. (One thread: ``threads`` does not apply here yet.)"""
     shape = x.shape
     outer, n = int(np.prod(shape[:axis], dtype=np.int64)), shape[axis]
-    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1 :], dtype=np.int64))
     if out is None:
         dest = result = np.empty(shape, _F32)
-    elif (out.flags.c_contiguous and out.flags.aligned
-            and (not _may_share_memory(out, x) or _same_layout(out, x))):
+    elif (
+        out.flags.c_contiguous
+        and out.flags.aligned
+        and (not _may_share_memory(out, x) or _same_layout(out, x))
+    ):
         dest = result = out
     else:
         dest, result = np.empty(shape, _F32), out
-    rc = _INNER[name](_from_buffer(_BUFFER[_F32], x), _from_buffer(_BUFFER[_F32], dest, True),
-                      outer, n, inner, code)
+    rc = _INNER[name](
+        _from_buffer(_BUFFER[_F32], x),
+        _from_buffer(_BUFFER[_F32], dest, True),
+        outer,
+        n,
+        inner,
+        code,
+    )
     _check_rc(rc, code)
     if dest is not result:
         np.copyto(result, dest)
@@ -316,8 +360,14 @@ def _run(name, arrays, axis, out, isa, threads=None):
         return np.empty_like(a0) if out is None else out
     if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
         return copy_into(out, _run(name, arrays, axis, None, isa, threads))
-    if (name in _INNER and code == lib.SM_ISA_AVX2 and a0.dtype == _F32
-            and axis != a0.ndim - 1 and a0.flags.c_contiguous and a0.flags.aligned):
+    if (
+        name in _INNER
+        and code == lib.SM_ISA_AVX2
+        and a0.dtype == _F32
+        and axis != a0.ndim - 1
+        and a0.flags.c_contiguous
+        and a0.flags.aligned
+    ):
         return _run_inner(name, a0, axis, out, code)
     if out is None and axis != a0.ndim - 1:
         # a C-contiguous result, as loops and vectorized give (the kernels write
@@ -524,8 +574,9 @@ def _exp(x, isa="auto"):
     code = _isa_code(isa)
     result = np.empty_like(x)
     if x.size:
-        rc = _KERNELS["exp"][x.dtype](_from_buffer(_BUFFER[x.dtype], x),
-                                      _from_buffer(_BUFFER[x.dtype], result), x.size, code)
+        rc = _KERNELS["exp"][x.dtype](
+            _from_buffer(_BUFFER[x.dtype], x), _from_buffer(_BUFFER[x.dtype], result), x.size, code
+        )
         _check_rc(rc, code)
     return result
 
@@ -535,8 +586,7 @@ def _bandwidth(kernel, arrays, *scalars, nontemporal=False):
     for a in arrays:
         if a.dtype != _F32 or not a.flags.c_contiguous or a.shape != arrays[0].shape:
             raise ValueError("arrays must be C-contiguous float32 of one shape")
-    rc = kernel(*(_from_buffer(_BUFFER[_F32], a) for a in arrays), *scalars,
-                arrays[0].size, store)
+    rc = kernel(*(_from_buffer(_BUFFER[_F32], a) for a in arrays), *scalars, arrays[0].size, store)
     if rc == lib.SM_ERR_ISA_UNAVAILABLE:
         raise ValueError("non-temporal stores need AVX2, which is not available")
     if rc < 0:

@@ -7,6 +7,7 @@ contract's functions evaluated with :mod:`mpmath` at 50 significant digits, so
 every implementation can be compared against values far more precise than
 float64. Nothing is derived at import time; each function does its own work.
 """
+
 import mpmath
 import numpy as np
 import sympy as sp
@@ -61,8 +62,7 @@ def forms_agree(n):
     a proof for this `n`, not a numerical check at sample points.
     """
     by_diff = softmax_jacobian_by_diff(n)
-    return (is_zero_matrix(by_diff - kronecker_form(n))
-            and is_zero_matrix(by_diff - matrix_form(n)))
+    return is_zero_matrix(by_diff - kronecker_form(n)) and is_zero_matrix(by_diff - matrix_form(n))
 
 
 def log_softmax_jacobian_by_diff(n):
@@ -86,6 +86,7 @@ def log_softmax_forms_agree(n):
 # The oracle. mpmath numbers have an unbounded exponent, so the oracle needs no
 # max-shift: exp(1e4) is just a large number. Inputs are converted exactly
 # (every float is a binary fraction), results are rounded once to float64.
+
 
 def _mpf_list(values):
     """The entries of a 1-D sequence of floats as exact mpmath numbers."""
@@ -122,8 +123,8 @@ def oracle_softmax_vjp(x, g):
     """``J^T g = s * (g - <s, g>)`` at ``s = softmax(x)``, to 50 digits, as float64."""
     with mpmath.workdps(ORACLE_DIGITS):
         s, g = _mp_softmax(_mpf_list(x)), _mpf_list(g)
-        dot = mpmath.fsum(si * gi for si, gi in zip(s, g))
-        return _to_float64([si * (gi - dot) for si, gi in zip(s, g)])
+        dot = mpmath.fsum(si * gi for si, gi in zip(s, g, strict=True))
+        return _to_float64([si * (gi - dot) for si, gi in zip(s, g, strict=True)])
 
 
 def oracle_log_softmax_vjp(x, g):
@@ -131,7 +132,7 @@ def oracle_log_softmax_vjp(x, g):
     with mpmath.workdps(ORACLE_DIGITS):
         s, g = _mp_softmax(_mpf_list(x)), _mpf_list(g)
         total = mpmath.fsum(g)
-        return _to_float64([gi - si * total for si, gi in zip(s, g)])
+        return _to_float64([gi - si * total for si, gi in zip(s, g, strict=True)])
 
 
 def oracle_jacobian(x):

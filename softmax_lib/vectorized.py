@@ -5,6 +5,7 @@ axis with ``keepdims=True`` to each reduction, and writes into ``out`` when give
 (``out`` may be the input itself). None of them forms an ``n x n`` matrix except
 :func:`softmax_jacobian`, which exists for teaching and tests.
 """
+
 import numpy as np
 
 from ._checks import copy_into, overlaps_itself, prepare, prepare_vjp

@@ -3,6 +3,7 @@
 Both ``test_book.py`` and ``test_browser.py`` need the built site; :func:`build` is
 cached so the (half-minute) build runs once however many tests ask for it.
 """
+
 import functools
 import os
 import subprocess
@@ -21,8 +22,14 @@ BUILD_COMMAND = ["build", str(ROOT), "--all", "-W", "-n", "--keep-going"]
 def build():
     """Run ``jupyter-book build . --all -W -n --keep-going``; the CompletedProcess."""
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    return subprocess.run([str(jupyter_book), *BUILD_COMMAND], cwd=ROOT, env=kernel_env(),
-                          capture_output=True, text=True, timeout=1800)
+    return subprocess.run(
+        [str(jupyter_book), *BUILD_COMMAND],
+        cwd=ROOT,
+        env=kernel_env(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
 
 def kernel_env():

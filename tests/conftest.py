@@ -3,6 +3,7 @@
 Tests that take ``impl`` run once per implementation: loops, vectorized NumPy,
 and the native C library on each instruction set this machine can run.
 """
+
 import functools
 import os
 import subprocess
@@ -32,13 +33,17 @@ def _impls():
         from softmax_lib import native
     except ImportError as exc:
         reason = f"native library not built: {exc}"
-        return params + [pytest.param(None, id=f"native-{isa}", marks=pytest.mark.skip(reason=reason))
-                         for isa in ("scalar", "avx2", "neon")]
+        return params + [
+            pytest.param(None, id=f"native-{isa}", marks=pytest.mark.skip(reason=reason))
+            for isa in ("scalar", "avx2", "neon")
+        ]
     for isa in ("scalar", "avx2", "neon"):
         marks = []
         if isa not in native.available_isas():
             marks = [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")]
-        params.append(pytest.param(_bind(native, f"native-{isa}", isa=isa), id=f"native-{isa}", marks=marks))
+        params.append(
+            pytest.param(_bind(native, f"native-{isa}", isa=isa), id=f"native-{isa}", marks=marks)
+        )
     return params
 
 
@@ -93,6 +98,7 @@ def machine_summary():
     groups = [g for g in __cpu_dispatch__ if __cpu_features__.get(g)] or ["baseline only"]
     try:
         from softmax_lib import native
+
         isas = ", ".join(native.available_isas())
     except ImportError:
         isas = "not built"
@@ -107,11 +113,14 @@ def fresh_native_import(expression, variable, value):
     """Print `expression` of ``softmax_lib.native`` (as ``n``) in a fresh interpreter
     whose environment has `variable` set to `value` (unset when None), all warnings
     shown: the import-time reading of the environment. Returns (stdout, stderr)."""
-    code = ("import warnings\nwarnings.simplefilter('always')\n"
-            f"import softmax_lib.native as n\nprint({expression})\n")
+    code = (
+        "import warnings\nwarnings.simplefilter('always')\n"
+        f"import softmax_lib.native as n\nprint({expression})\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != variable}
     if value is not None:
         env[variable] = value
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     return done.stdout.strip(), done.stderr

@@ -1,5 +1,6 @@
 """The benchmark harness runs (issue 10, item 9): axis 0, short rows, thread
 counts and the roofline column. Tiny budgets; no timing is asserted."""
+
 import numpy as np
 
 from softmax_lib import benchmark
@@ -7,14 +8,25 @@ from softmax_lib import benchmark
 
 def test_run_along_each_axis_with_roof_and_threads():
     for axis in (-1, 0):
-        rows = benchmark.run(grid=[(4096, 3), (3, 40)], ops=("softmax", "softmax_vjp"),
-                             dtypes=("float32",), rounds=1, budget=1e-4, axis=axis)
+        rows = benchmark.run(
+            grid=[(4096, 3), (3, 40)],
+            ops=("softmax", "softmax_vjp"),
+            dtypes=("float32",),
+            rounds=1,
+            budget=1e-4,
+            axis=axis,
+        )
         impls = {r["impl"] for r in rows}
-        assert {"numpy", "native-scalar"} <= impls or "native-scalar" not in benchmark.implementations()
+        assert {
+            "numpy",
+            "native-scalar",
+        } <= impls or "native-scalar" not in benchmark.implementations()
         assert any(i.endswith("-threads") for i in impls) == any(
-            i.endswith("-threads") for i in benchmark.implementations())
+            i.endswith("-threads") for i in benchmark.implementations()
+        )
         assert any(i.startswith("kernel-") for i in impls) == (
-            axis == -1 and any(i.startswith("kernel-") for i in benchmark.implementations()))
+            axis == -1 and any(i.startswith("kernel-") for i in benchmark.implementations())
+        )
         for r in rows:
             assert r["axis"] == axis and r["vs_roof"] > 0
             if r["op"] == "softmax_vjp":  # no exp: the roof is the triad floor

@@ -3,6 +3,7 @@
 The build is the one ``make book`` runs (``-W -n --keep-going``: any warning,
 broken reference or cell error fails it), done once per session.
 """
+
 import pytest
 
 # The book extra (pip install -e '.[test,book]'); with `test` alone these skip.
@@ -18,7 +19,6 @@ import matplotlib.image
 import nbclient
 import nbformat
 import numpy as np
-
 from book_build import EXECUTED, HTML, ROOT, build, is_notebook, kernel_env, toc_files
 
 PAGES = toc_files()
@@ -71,8 +71,9 @@ def test_chapter_offers_a_clean_ipynb(site, page):
     nb = nbformat.read(notebook, as_version=4)
     nbformat.validate(nb)
     source = jupytext.read((ROOT / page).with_suffix(".md"))
-    assert [c.source for c in nb.cells if c.cell_type == "code"] == \
-           [c.source for c in source.cells if c.cell_type == "code"]
+    assert [c.source for c in nb.cells if c.cell_type == "code"] == [
+        c.source for c in source.cells if c.cell_type == "code"
+    ]
     assert not any(cell.get("outputs") for cell in nb.cells)
     html = (site / page).with_suffix(".html").read_text()
     assert f"_sources/{page}.ipynb" in html.replace("../", "")  # the download button
@@ -82,7 +83,9 @@ def test_generated_notebook_executes(site, tmp_path):
     """A reader's download runs top to bottom outside the book's tree."""
     notebook = shutil.copy((site / "_sources" / "chapters" / "03_loops.ipynb"), tmp_path)
     nb = nbformat.read(notebook, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=300, resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute(env=kernel_env())
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     assert outputs and not [out for out in outputs if out.output_type == "error"]
@@ -114,6 +117,12 @@ def test_math_is_served_locally_and_thebe_configured_once(site, page):
 def test_chapters_import_this_trees_library(tmp_path):
     """In a variant tree the chapters must run the variant's C library, not main's."""
     code = "import softmax_lib, sys; sys.stdout.write(softmax_lib.__file__)"
-    where = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=kernel_env(),
-                           capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=kernel_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert where == str(ROOT / "softmax_lib" / "__init__.py")

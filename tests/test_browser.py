@@ -11,6 +11,7 @@ Chromium is Debian's package (/usr/bin/chromium), driven through the DevTools
 protocol by Playwright's Python package (its own browser downloads are not used).
 On CI (``CI`` set) a missing Chromium fails the test instead of skipping it.
 """
+
 import pytest
 
 # The book extra (pip install -e '.[test,book]'); with `test` alone these skip.
@@ -29,12 +30,20 @@ from pathlib import Path
 from book_build import HTML, build
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-quic"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
 
 # Run in the page once MathJax (if the page loads it) has finished typesetting.
 PAGE_STATE = """async () => {
-    if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise)
+        await MathJax.startup.promise;
     const text = document.body.innerText;
     return {
         sourceMath: document.querySelectorAll('.math').length,
@@ -69,7 +78,8 @@ def server():
             pass
 
     httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(HTML)))
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(HTML))
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
@@ -87,13 +97,19 @@ def visits(server, tmp_path_factory):
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    pages = sorted(p.relative_to(HTML).as_posix() for p in HTML.rglob("*.html")
-                   if "_static" not in p.relative_to(HTML).parts)  # theme fragments, not pages
+    pages = sorted(
+        p.relative_to(HTML).as_posix()
+        for p in HTML.rglob("*.html")
+        if "_static" not in p.relative_to(HTML).parts
+    )  # theme fragments, not pages
     results = {}
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),  # a fresh --user-data-dir
-            executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=FLAGS,
+        )
         for name in pages:
             results[name] = _visit(context, server, name)
         context.close()
@@ -117,8 +133,9 @@ def _visit(context, server, name):
     page.on("requestfailed", lambda req: seen["failed"].append(req.url))
     page.on("response", lambda resp: resp.status >= 400 and seen["failed"].append(resp.url))
     page.goto(server + name, wait_until="load")
-    redirect = re.search(r'http-equiv="Refresh" content="0; url=([^"]+)"',
-                         (HTML / name).read_text(), re.IGNORECASE)
+    redirect = re.search(
+        r'http-equiv="Refresh" content="0; url=([^"]+)"', (HTML / name).read_text(), re.IGNORECASE
+    )
     if redirect:  # Jupyter Book's index.html forwards to the root chapter
         page.wait_for_url(urllib.parse.urljoin(server + name, redirect[1]), wait_until="load")
     seen.update(page.evaluate(PAGE_STATE))
@@ -174,7 +191,9 @@ def test_internal_links_resolve(visits, server):
             broken.append((url, status))
             continue
         ids = set(re.findall(r'\bid="([^"]+)"', body))
-        broken += [(f"{url}#{frag}", f"no such anchor (linked from {name})")
-                   for frag, name in sorted(uses)
-                   if frag and urllib.parse.unquote(frag) not in ids]
+        broken += [
+            (f"{url}#{frag}", f"no such anchor (linked from {name})")
+            for frag, name in sorted(uses)
+            if frag and urllib.parse.unquote(frag) not in ids
+        ]
     assert len(targets) >= 9 and broken == []

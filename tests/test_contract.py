@@ -10,6 +10,7 @@ softmax VJP 5 delta max|g|, the log-softmax VJP 2 delta sum|g| (``ATOL`` below).
 The reference is the 50-digit oracle of :mod:`softmax_lib.symbolic`, rounded to
 float64, unless a test says otherwise.
 """
+
 import numpy as np
 import pytest
 from conftest import tolerance
@@ -84,10 +85,13 @@ def oracle_results_along(x, g, axis):
 #   difference by 2uG more, and s^ itself by (delta s + u/e) 2G: 5 delta G in all.
 # - log_softmax_vjp g - exp(y^) sum(g), A = sum|g|: exp(y^) is off by s (delta + 8u) + 0.74u
 #   (s |ln s| <= 1/e), sum(g) by (n - 1) u A, the product by u: 2 delta A in all.
-ATOL = {"softmax": lambda g: 1.0, "log_softmax": lambda g: 1.0,
-        "softmax_jacobian": lambda g: 4.0,
-        "softmax_vjp": lambda g: 5 * float(np.max(np.abs(g), initial=0.0)),
-        "log_softmax_vjp": lambda g: 2 * float(np.max(np.sum(np.abs(g), axis=-1), initial=0.0))}
+ATOL = {
+    "softmax": lambda g: 1.0,
+    "log_softmax": lambda g: 1.0,
+    "softmax_jacobian": lambda g: 4.0,
+    "softmax_vjp": lambda g: 5 * float(np.max(np.abs(g), initial=0.0)),
+    "log_softmax_vjp": lambda g: 2 * float(np.max(np.sum(np.abs(g), axis=-1), initial=0.0)),
+}
 
 
 def assert_results_close(got, want, dtype, g, axis=-1, sources=1):
@@ -102,15 +106,19 @@ def assert_results_close(got, want, dtype, g, axis=-1, sources=1):
 # ---------------------------------------------------------------------------
 # The seed example and the oracle.
 
+
 def test_seed_example(impl):
     # The figures from the question, to the 8 decimals it gives: within half a unit of
     # the 8th decimal, 5e-9 (they are 1.4e-9 and 3.2e-9 from the exact values, which
     # leaves far more than the computation's delta ~ 1e-15).
     y = impl.softmax(np.array([1.0, 2.0]))
     np.testing.assert_allclose(y, [0.26894142, 0.73105858], rtol=0, atol=5e-9)
-    np.testing.assert_allclose(impl.softmax_jacobian(y),
-                               [[0.19661193, -0.19661193], [-0.19661193, 0.19661193]],
-                               rtol=0, atol=5e-9)
+    np.testing.assert_allclose(
+        impl.softmax_jacobian(y),
+        [[0.19661193, -0.19661193], [-0.19661193, 0.19661193]],
+        rtol=0,
+        atol=5e-9,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -139,8 +147,12 @@ def test_agrees_with_another_module_in_float64_on_random_batches(impl, dtype, la
     reference = loops if impl.name == "vectorized" else vectorized
     rng = np.random.default_rng(5)
     base = rng.normal(scale=5.0, size=(40, 70)).astype(dtype)
-    x = {"strided rows": base[::3, :67], "strided columns": base[:, 1::2],
-         "transposed": base.T, "fortran": np.asfortranarray(base)}[layout]
+    x = {
+        "strided rows": base[::3, :67],
+        "strided columns": base[:, 1::2],
+        "transposed": base.T,
+        "fortran": np.asfortranarray(base),
+    }[layout]
     g = rng.normal(size=x.shape).astype(dtype)
     want = results_along(reference, x.astype(np.float64), g.astype(np.float64), -1)
     # The float64 reference has its own error, within the same bound in float64.
@@ -149,6 +161,7 @@ def test_agrees_with_another_module_in_float64_on_random_batches(impl, dtype, la
 
 # ---------------------------------------------------------------------------
 # The VJPs are Jacobian-transpose products.
+
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_vjp_is_jacobian_transpose_times_dy(impl, dtype):
@@ -175,28 +188,37 @@ def test_log_softmax_vjp_is_log_jacobian_transpose_times_dy(impl, dtype):
         log_jac = np.eye(9) - np.outer(np.ones(9), s)  # I - 1 s^T
         # Same log_y on both sides: exp(log_y) is off by 8u, sum(dy) by (n - 1) u A,
         # so each side is within delta (|dx| + A), A = sum|dy|; the reference in float64.
-        assert_close(vjp[row], log_jac.T @ dy[row], dtype, 9, scale=np.abs(dy[row]).sum(), sources=2)
+        assert_close(
+            vjp[row], log_jac.T @ dy[row], dtype, 9, scale=np.abs(dy[row]).sum(), sources=2
+        )
 
 
 # ---------------------------------------------------------------------------
 # Properties (hypothesis). Bounded logits; small arrays because loops is slow.
 
-PROPERTY_SETTINGS = settings(max_examples=60, deadline=None,
-                             suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def logit_batches(dtype, bound=50.0):
     """2-D batches (1-4 rows of 1-12 logits) of floats in [-bound, bound]."""
     width = 32 if dtype == np.float32 else 64
-    return hnp.arrays(dtype, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
-                      elements=st.floats(-bound, bound, width=width))
+    return hnp.arrays(
+        dtype,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
+        elements=st.floats(-bound, bound, width=width),
+    )
 
 
 def grid_batches(dtype):
     """Logits on the grid k/64, |k| <= 3200: shifting them by an integer is exact
     in float32 too, so shift invariance is tested without input rounding."""
-    return hnp.arrays(dtype, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
-                      elements=st.integers(-3200, 3200).map(lambda k: k / 64))
+    return hnp.arrays(
+        dtype,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
+        elements=st.integers(-3200, 3200).map(lambda k: k / 64),
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -266,8 +288,14 @@ def test_vjps_sum_to_zero(impl, dtype, data):
     # G = max|dy|, A = sum|dy| per row; underflow in the products, n subnormals at most.
     n = x.shape[-1]
     underflow = n * float(np.finfo(dtype).smallest_subnormal)
-    sizes = {impl.softmax_vjp: np.max(np.abs(dy), axis=-1), impl.log_softmax_vjp: np.sum(np.abs(dy), axis=-1)}
-    for vjp, y in ((impl.softmax_vjp, impl.softmax(x)), (impl.log_softmax_vjp, impl.log_softmax(x))):
+    sizes = {
+        impl.softmax_vjp: np.max(np.abs(dy), axis=-1),
+        impl.log_softmax_vjp: np.sum(np.abs(dy), axis=-1),
+    }
+    for vjp, y in (
+        (impl.softmax_vjp, impl.softmax(x)),
+        (impl.log_softmax_vjp, impl.log_softmax(x)),
+    ):
         total = vjp(y, dy).sum(axis=-1, dtype=np.float64)
         bound = 5 * tolerance(dtype, n) * sizes[vjp].astype(np.float64) + underflow
         assert np.all(np.abs(total) <= bound), (total, bound)
@@ -291,26 +319,41 @@ def test_log_softmax_is_log_of_softmax_where_finite(impl, dtype, data):
 # ---------------------------------------------------------------------------
 # Shapes, axes, dtypes.
 
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape, axis", [
-    (shape, axis) for shape in [(7,), (3, 5), (2, 3, 4)]
-    for axis in range(-len(shape), len(shape))
-])
+@pytest.mark.parametrize(
+    "shape, axis",
+    [
+        (shape, axis)
+        for shape in [(7,), (3, 5), (2, 3, 4)]
+        for axis in range(-len(shape), len(shape))
+    ],
+)
 def test_any_shape_any_axis(impl, shape, axis, dtype):
     rng = np.random.default_rng(len(shape) * 10 + axis)
     x = rng.normal(scale=3.0, size=shape).astype(dtype)
     g = rng.normal(size=shape).astype(dtype)
     got = results_along(impl, x, g, axis)
-    other = shape[:axis % len(shape)] + shape[axis % len(shape) + 1:]
+    other = shape[: axis % len(shape)] + shape[axis % len(shape) + 1 :]
     assert got["softmax_jacobian"].shape == other + (shape[axis], shape[axis])
     assert_results_close(got, oracle_results_along(x, g, axis), dtype, g, axis)
 
 
-@pytest.mark.parametrize("given_dtype, result_dtype", [
-    (np.float32, np.float32), (np.float64, np.float64), (np.float16, np.float32),
-    (np.int32, np.float64), (np.int64, np.float64), (np.uint8, np.float64), (np.bool_, np.float64),
-    (">f4", np.float32), (">f8", np.float64), (">i4", np.float64),  # big-endian: native results
-])
+@pytest.mark.parametrize(
+    "given_dtype, result_dtype",
+    [
+        (np.float32, np.float32),
+        (np.float64, np.float64),
+        (np.float16, np.float32),
+        (np.int32, np.float64),
+        (np.int64, np.float64),
+        (np.uint8, np.float64),
+        (np.bool_, np.float64),
+        (">f4", np.float32),
+        (">f8", np.float64),
+        (">i4", np.float64),  # big-endian: native results
+    ],
+)
 def test_dtype_rules(impl, given_dtype, result_dtype):
     x = np.array([[1, 0, 1], [0, 1, 1]], dtype=given_dtype)
     for name in FORWARD + BACKWARD:
@@ -337,7 +380,9 @@ def test_large_logits_do_not_overflow(impl, dtype):
     assert_close(y, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3], [1 / 3, 1 / 3, 1 / 3]], dtype, 3)
     log_third = -np.log(3.0)
     # |y^ - y| <= 2u|y| + delta: rtol covers the -2e4 and -1e4 (x - max is exact here).
-    assert_close(impl.log_softmax(x), [[0, -2e4, -1e4], [log_third] * 3, [log_third] * 3], dtype, 3)
+    assert_close(
+        impl.log_softmax(x), [[0, -2e4, -1e4], [log_third] * 3, [log_third] * 3], dtype, 3
+    )
     assert np.all(np.isfinite(impl.softmax_vjp(y, np.ones_like(y))))
 
 
@@ -354,9 +399,16 @@ def test_minus_inf_entries_give_exact_zeros(impl, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("bad_row", [
-    [-np.inf, -np.inf, -np.inf], [0.0, np.nan, 1.0], [np.inf, 0.0, 1.0], [np.inf, np.inf, 0.0],
-], ids=["all -inf", "nan", "+inf", "two +inf"])
+@pytest.mark.parametrize(
+    "bad_row",
+    [
+        [-np.inf, -np.inf, -np.inf],
+        [0.0, np.nan, 1.0],
+        [np.inf, 0.0, 1.0],
+        [np.inf, np.inf, 0.0],
+    ],
+    ids=["all -inf", "nan", "+inf", "two +inf"],
+)
 def test_nan_semantics(impl, bad_row, dtype):
     # A slice with NaN or +inf, or only -inf, is NaN throughout; other slices are untouched.
     x = np.array([bad_row, [0.0, 1.0, 2.0]], dtype=dtype)
@@ -367,7 +419,9 @@ def test_nan_semantics(impl, bad_row, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape, axis", [((3, 0), -1), ((0, 4), -1), ((0, 4), 0), ((0,), 0), ((2, 0, 3), 1)])
+@pytest.mark.parametrize(
+    "shape, axis", [((3, 0), -1), ((0, 4), -1), ((0, 4), 0), ((0,), 0), ((2, 0, 3), 1)]
+)
 def test_empty_rows_and_batches(impl, shape, axis, dtype):
     x = np.zeros(shape, dtype=dtype)
     for name in FORWARD + BACKWARD:
@@ -392,6 +446,7 @@ def test_rows_of_one(impl, dtype):
 
 # ---------------------------------------------------------------------------
 # out=
+
 
 def forward_and_backward_inputs(dtype):
     rng = np.random.default_rng(9)
@@ -446,7 +501,7 @@ def test_inputs_are_not_modified(impl):
     copies = x.copy(), y.copy(), dy.copy()
     results_along(impl, x, dy, -1)
     impl.softmax_vjp(y, dy)
-    for before, after in zip(copies, (x, y, dy)):
+    for before, after in zip(copies, (x, y, dy), strict=True):
         np.testing.assert_array_equal(before, after)
 
 
@@ -476,8 +531,10 @@ def test_bad_dtypes_raise_type_error_naming_the_argument(impl, bad):
         impl.softmax_jacobian(bad)
 
 
-@pytest.mark.skipif(np.finfo(np.longdouble).eps == np.finfo(np.float64).eps,
-                    reason="long double is float64 on this platform")
+@pytest.mark.skipif(
+    np.finfo(np.longdouble).eps == np.finfo(np.float64).eps,
+    reason="long double is float64 on this platform",
+)
 def test_extended_precision_is_refused_not_silently_rounded(impl):
     x = np.ones(3, dtype=np.longdouble)
     with pytest.raises(TypeError, match=r"^x has dtype .*convert it explicitly"):
@@ -498,18 +555,27 @@ def test_zero_dimensional_input_raises_value_error(impl):
 
 @pytest.mark.parametrize("name", BACKWARD)
 def test_mismatched_y_dy_shapes(impl, name):
-    with pytest.raises(ValueError, match=r"y and dy must have the same shape, got \(2, 3\) and \(3, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"y and dy must have the same shape, got \(2, 3\) and \(3, 2\)"
+    ):
         getattr(impl, name)(np.ones((2, 3)), np.ones((3, 2)))
 
 
 @pytest.mark.parametrize("name", FORWARD + BACKWARD)
-@pytest.mark.parametrize("out, error, message", [
-    (np.empty((3, 2)), ValueError, r"out has shape \(3, 2\), expected \(2, 3\)"),
-    (np.empty((2, 3), dtype=np.float32), TypeError, "out has dtype float32, expected float64"),
-    (np.empty((2, 3)).tolist(), TypeError, "out must be a numpy.ndarray, got list"),
-    (np.lib.stride_tricks.as_strided(np.empty(3), (2, 3), (0, 8), writeable=False),
-     ValueError, "out is read-only"),
-], ids=["shape", "dtype", "not-ndarray", "read-only"])
+@pytest.mark.parametrize(
+    "out, error, message",
+    [
+        (np.empty((3, 2)), ValueError, r"out has shape \(3, 2\), expected \(2, 3\)"),
+        (np.empty((2, 3), dtype=np.float32), TypeError, "out has dtype float32, expected float64"),
+        (np.empty((2, 3)).tolist(), TypeError, "out must be a numpy.ndarray, got list"),
+        (
+            np.lib.stride_tricks.as_strided(np.empty(3), (2, 3), (0, 8), writeable=False),
+            ValueError,
+            "out is read-only",
+        ),
+    ],
+    ids=["shape", "dtype", "not-ndarray", "read-only"],
+)
 def test_bad_out(impl, name, out, error, message):
     x = np.ones((2, 3))
     args = (x, x) if name in BACKWARD else (x,)
@@ -518,13 +584,16 @@ def test_bad_out(impl, name, out, error, message):
 
 
 @pytest.mark.parametrize("name", FORWARD + BACKWARD + ["softmax_jacobian"])
-@pytest.mark.parametrize("axis, error, message", [
-    (2, ValueError, r"axis=2 is out of range for an array with 2 dimension"),
-    (-3, ValueError, r"axis=-3 is out of range"),
-    (1.0, TypeError, "axis must be an integer, got 1.0"),
-    ("0", TypeError, "axis must be an integer"),
-    (None, TypeError, "axis must be an integer, got None"),
-])
+@pytest.mark.parametrize(
+    "axis, error, message",
+    [
+        (2, ValueError, r"axis=2 is out of range for an array with 2 dimension"),
+        (-3, ValueError, r"axis=-3 is out of range"),
+        (1.0, TypeError, "axis must be an integer, got 1.0"),
+        ("0", TypeError, "axis must be an integer"),
+        (None, TypeError, "axis must be an integer, got None"),
+    ],
+)
 def test_bad_axis(impl, name, axis, error, message):
     x = np.ones((2, 3))
     args = (x, x) if name in BACKWARD else (x,)
@@ -534,4 +603,6 @@ def test_bad_axis(impl, name, axis, error, message):
 
 def test_numpy_integer_axis_is_accepted(impl):
     x = np.arange(6.0).reshape(2, 3)
-    assert_close(impl.softmax(x, axis=np.int64(0)), impl.softmax(x, axis=0), np.float64, 2, sources=2)
+    assert_close(
+        impl.softmax(x, axis=np.int64(0)), impl.softmax(x, axis=0), np.float64, 2, sources=2
+    )

@@ -6,6 +6,7 @@
 NumPy group, a misspelt variable) would pass while testing nothing, so check here
 that each requested setting took effect.
 """
+
 import os
 import re
 
@@ -23,7 +24,9 @@ def test_disabled_numpy_group_is_off(group):
     assert not __cpu_features__[group]
 
 
-@pytest.mark.skipif(os.environ.get("SOFTMAX_LIB_ISA") != "scalar", reason="SOFTMAX_LIB_ISA is not scalar")
+@pytest.mark.skipif(
+    os.environ.get("SOFTMAX_LIB_ISA") != "scalar", reason="SOFTMAX_LIB_ISA is not scalar"
+)
 def test_scalar_isa_is_the_only_one():
     native = pytest.importorskip("softmax_lib.native")
     assert native.available_isas() == ("scalar",)

@@ -3,15 +3,23 @@
 A smaller sample than ``python -m softmax_lib.exp_accuracy`` (10**7 points), with
 the same goals: float32 <= 1.5 ulp, float64 <= 2 ulp.
 """
+
 import numpy as np
 import pytest
 
 native = pytest.importorskip("softmax_lib.native", reason="the C library was not built")
 from softmax_lib import exp_accuracy  # noqa: E402
 
-ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
-                     [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
-        for isa in ("scalar", "avx2", "neon")]
+ISAS = [
+    pytest.param(
+        isa,
+        id=isa,
+        marks=[]
+        if isa in native.available_isas()
+        else [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")],
+    )
+    for isa in ("scalar", "avx2", "neon")
+]
 DTYPES = [np.float32, np.float64]
 
 

@@ -1,10 +1,11 @@
 """Activations x losses: every meaningful pair passes gradcheck; the question's
 elementwise softmax "derivative" fails it, and is exactly the Jacobian's diagonal."""
+
 import numpy as np
 import pytest
+from conftest import tolerance
 
 import softmax_lib
-from conftest import tolerance
 from softmax_lib.gradcheck import gradcheck, numerical_gradient, relative_error
 from softmax_lib.layers import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from softmax_lib.losses import MSE, NLL, BinaryCrossEntropy, CrossEntropy, KLDivergence
@@ -26,11 +27,18 @@ U = np.finfo(np.float64).eps / 2  # float64's unit roundoff
 #   the activations whose outputs are probabilities, Sigmoid and Softmax;
 # - NLL takes log-probabilities: it follows LogSoftmax.
 PAIRS = [
-    (Identity(), MSE()), (Sigmoid(), MSE()), (Tanh(), MSE()), (ReLU(), MSE()),
-    (Softmax(), MSE()), (LogSoftmax(), MSE()),
-    (Sigmoid(), CrossEntropy()), (Softmax(), CrossEntropy()),
-    (Sigmoid(), KLDivergence()), (Softmax(), KLDivergence()),
-    (Sigmoid(), BinaryCrossEntropy()), (Softmax(), BinaryCrossEntropy()),
+    (Identity(), MSE()),
+    (Sigmoid(), MSE()),
+    (Tanh(), MSE()),
+    (ReLU(), MSE()),
+    (Softmax(), MSE()),
+    (LogSoftmax(), MSE()),
+    (Sigmoid(), CrossEntropy()),
+    (Softmax(), CrossEntropy()),
+    (Sigmoid(), KLDivergence()),
+    (Softmax(), KLDivergence()),
+    (Sigmoid(), BinaryCrossEntropy()),
+    (Softmax(), BinaryCrossEntropy()),
     (LogSoftmax(), NLL()),
 ]
 
@@ -74,6 +82,7 @@ def test_softmax_over_another_axis_passes_gradcheck(loss):
 # ---------------------------------------------------------------------------
 # The question: an elementwise softmax "derivative" fed to an elementwise chain rule.
 
+
 class QuestionSoftmax:
     """The asker's softmax layer: no max shift, normalised over the whole array, and
     the "derivative" delta_i = 1 / (2 + e/o + o/e), e = exp(x_i), o = sum_{j!=i} exp(x_j),
@@ -115,7 +124,9 @@ def test_question_derivative_is_exactly_the_jacobian_diagonal():
     # s - s^2 (or s (1 - s)) from s^ within u (|x_i - m| + n + ln n + 19) relative (conftest):
     # times |1 - 2s| / (1 - s), plus the roundings u s / (1 - s) + u.
     s_error = U * (np.ptp(x) + n + np.log(n) + 19)
-    diag_error = np.max(s_error * np.maximum(1, np.abs(1 - 2 * y) / (1 - y)) + U * (y / (1 - y) + 1))
+    diag_error = np.max(
+        s_error * np.maximum(1, np.abs(1 - 2 * y) / (1 - y)) + U * (y / (1 - y) + 1)
+    )
     rtol = delta_error + diag_error
     np.testing.assert_allclose(QuestionSoftmax().delta(x), np.diag(jac), rtol=rtol, atol=0)
     np.testing.assert_allclose(QuestionSoftmax().delta(x), y * (1 - y), rtol=rtol, atol=0)
@@ -171,7 +182,9 @@ def test_cross_entropy_of_one_hot_is_minus_log_of_the_true_class():
     y = np.array([[0.2, 0.7, 0.1], [0.5, 0.0, 0.5]])  # an exact 0 where t = 0
     t = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     # Each side: two logs (<= 4 ulp = 8u each, same sign), a sum (u), a halving (exact).
-    assert CrossEntropy().value(y, t) == pytest.approx(-(np.log(0.7) + np.log(0.5)) / 2, rel=18 * U)
+    assert CrossEntropy().value(y, t) == pytest.approx(
+        -(np.log(0.7) + np.log(0.5)) / 2, rel=18 * U
+    )
     assert np.all(np.isfinite(CrossEntropy().grad(y, t)))
 
 
@@ -255,8 +268,9 @@ def test_sigmoid_is_stable_and_precise_at_large_inputs():
     # y = exp(-logaddexp(0, -x)): the log-sum-exp L is 800, 40 (+4e-18, below half an ulp),
     # ln 2, 4e-18, 0, within 4 ulp; y's relative error is |dL| + exp's 4 ulp (8u): at most
     # 0.69 * 8u + 8u at x = 0, and 8u where L is an integer. The reference: exp(-40) / 1, 8u.
-    np.testing.assert_allclose(y, [0.0, np.exp(-40.0) / (1 + np.exp(-40.0)), 0.5, 1.0, 1.0],
-                               rtol=16 * U, atol=0)
+    np.testing.assert_allclose(
+        y, [0.0, np.exp(-40.0) / (1 + np.exp(-40.0)), 0.5, 1.0, 1.0], rtol=16 * U, atol=0
+    )
 
 
 def test_relative_error_uses_one_scale_for_the_whole_gradient():
@@ -270,9 +284,11 @@ def test_relative_error_uses_one_scale_for_the_whole_gradient():
 # ---------------------------------------------------------------------------
 # The docstring examples (the book shows these functions) run and print what they say.
 
+
 @pytest.mark.parametrize("module_name", ["softmax_lib.loops", "softmax_lib.layers"])
 def test_docstring_examples(module_name):
     import doctest
     import importlib
+
     result = doctest.testmod(importlib.import_module(module_name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

@@ -20,6 +20,7 @@ roundings (the count is in native/kernels_avx2.c, flush_ps):
 
 None of these grows with n: that is the point of item 1.
 """
+
 import numpy as np
 import pytest
 
@@ -27,13 +28,20 @@ from softmax_lib import exp_accuracy, vectorized
 
 native = pytest.importorskip("softmax_lib.native", reason="the C library was not built")
 
-ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
-                     [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
-        for isa in ("scalar", "avx2", "neon")]
+ISAS = [
+    pytest.param(
+        isa,
+        id=isa,
+        marks=[]
+        if isa in native.available_isas()
+        else [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")],
+    )
+    for isa in ("scalar", "avx2", "neon")
+]
 
-U = 2.0 ** -24                                    # float32 unit roundoff
+U = 2.0**-24  # float32 unit roundoff
 EXP = 2 * exp_accuracy.GOALS[np.dtype(np.float32)]  # exp's relative error, in u
-N = 2 ** 23
+N = 2**23
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +74,9 @@ def test_softmax_of_a_long_float32_row(isa, row, exact):
     bound = (np.abs(d) + EXP + (weighted + EXP + 9) + 1 + 1 + 1) * U
     assert bound.max() <= 4e-6  # the issue's goal is within the bound for these inputs
     worst = np.argmax(rel - bound)
-    assert np.all(rel <= bound), f"rel error {rel[worst]:.3g} > {bound[worst]:.3g} at x-m={d[worst]}"
+    assert np.all(rel <= bound), (
+        f"rel error {rel[worst]:.3g} > {bound[worst]:.3g} at x-m={d[worst]}"
+    )
     # The terms' own errors cancel out of the normalisation: sum error 9u, 1/sum u,
     # the products at most u on average; 1u for the float64 sum here and 2nd order.
     total = float(np.sum(y, dtype=np.float64))

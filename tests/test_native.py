@@ -5,6 +5,7 @@ wrapper raises if the C library reports any ISA other than the one requested,
 and ``test_c_reports_the_isa_it_used`` checks that report at the C level. The
 reference is :mod:`softmax_lib.vectorized` in float64.
 """
+
 import os
 import platform
 import subprocess
@@ -14,16 +15,24 @@ import threading
 import numpy as np
 import pytest
 from conftest import tolerance
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from softmax_lib import vectorized
 
 native = pytest.importorskip("softmax_lib.native", reason="the C library was not built")
 from softmax_lib._native import ffi, lib  # noqa: E402  (after the importorskip)
 
-ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
-                     [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
-        for isa in ("scalar", "avx2", "neon")]
+ISAS = [
+    pytest.param(
+        isa,
+        id=isa,
+        marks=[]
+        if isa in native.available_isas()
+        else [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")],
+    )
+    for isa in ("scalar", "avx2", "neon")
+]
 DTYPES = [np.float32, np.float64]
 FORWARD = ("softmax", "log_softmax")
 BACKWARD = ("softmax_vjp", "log_softmax_vjp")
@@ -162,8 +171,9 @@ def test_wrapper_refuses_a_different_isa_from_c(monkeypatch):
     # with another ISA than requested must not go unnoticed.
     wrong = {lib.SM_ISA_SCALAR: lib.SM_ISA_AVX2, lib.SM_ISA_AVX2: lib.SM_ISA_SCALAR}
     real = native._KERNELS["softmax"][np.dtype(np.float64)]
-    monkeypatch.setitem(native._KERNELS["softmax"], np.dtype(np.float64),
-                        lambda *args: wrong[real(*args)])
+    monkeypatch.setitem(
+        native._KERNELS["softmax"], np.dtype(np.float64), lambda *args: wrong[real(*args)]
+    )
     with pytest.raises(RuntimeError, match="expected ISA"):
         native.softmax([1.0, 2.0])
 
@@ -181,8 +191,9 @@ def logits(draw, dtype):
     scale = draw(st.sampled_from([1.0, 30.0, 1e4, 1e30]))
     x = (rng.standard_normal((rows, n)) * scale).astype(dtype)
     if x.size:
-        for index, value in draw(st.lists(st.tuples(st.integers(0, x.size - 1),
-                                                    st.sampled_from(SPECIALS)), max_size=4)):
+        for index, value in draw(
+            st.lists(st.tuples(st.integers(0, x.size - 1), st.sampled_from(SPECIALS)), max_size=4)
+        ):
             x.flat[index] = value
         if draw(st.booleans()):
             x[draw(st.integers(0, rows - 1))] = -np.inf
@@ -218,14 +229,23 @@ def test_inf_in_dy_with_underflowing_exp(isa):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_special_rows(isa, dtype):
-    x = np.array([[0.0, -np.inf, 1.0, -np.inf],     # -inf entries: exact zeros
-                  [-np.inf] * 4,                    # only -inf: NaN (as NumPy/PyTorch)
-                  [1.0, np.nan, 2.0, 3.0],          # NaN: that row only
-                  [1.0, np.inf, 2.0, 3.0],          # +inf: NaN
-                  [1e30, -1e30, 0.0, 1e30]], dtype=dtype)
+    x = np.array(
+        [
+            [0.0, -np.inf, 1.0, -np.inf],  # -inf entries: exact zeros
+            [-np.inf] * 4,  # only -inf: NaN (as NumPy/PyTorch)
+            [1.0, np.nan, 2.0, 3.0],  # NaN: that row only
+            [1.0, np.inf, 2.0, 3.0],  # +inf: NaN
+            [1e30, -1e30, 0.0, 1e30],
+        ],
+        dtype=dtype,
+    )
     y = native.softmax(x, isa=isa)
     # sum |s^ - s| <= 2 delta (test_contract.test_rows_sum_to_one), the float64 sum adds <= delta
-    assert y[0, 1] == 0 and y[0, 3] == 0 and abs(y[0].sum(dtype=np.float64) - 1) <= 3 * tolerance(dtype, 4)
+    assert (
+        y[0, 1] == 0
+        and y[0, 3] == 0
+        and abs(y[0].sum(dtype=np.float64) - 1) <= 3 * tolerance(dtype, 4)
+    )
     assert np.isnan(y[1:4]).all()
     np.testing.assert_array_equal(y[4], [0.5, 0.0, 0.0, 0.5])
     log_y = native.log_softmax(x, isa=isa)
@@ -240,7 +260,7 @@ def misaligned(a, offset=1):
     """A copy of `a` whose data pointer is `offset` bytes off its dtype's alignment."""
     raw = np.zeros(a.nbytes + 16, dtype=np.uint8)
     start = (-raw.ctypes.data) % 16 + offset
-    m = raw[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    m = raw[start : start + a.nbytes].view(a.dtype).reshape(a.shape)
     m[...] = a
     assert not m.flags.aligned
     return m
@@ -256,9 +276,9 @@ def layouts(x):
     rows_strided[...] = x
     return {
         "contiguous": x,
-        "rows_strided": rows_strided,               # goes to C without a copy
-        "rows_reversed": x[::-1].copy()[::-1],      # negative row stride, no copy
-        "elements_strided": big[::2, ::2],          # needs a copy
+        "rows_strided": rows_strided,  # goes to C without a copy
+        "rows_reversed": x[::-1].copy()[::-1],  # negative row stride, no copy
+        "elements_strided": big[::2, ::2],  # needs a copy
         "elements_reversed": x[:, ::-1].copy()[:, ::-1],
         "fortran": np.asfortranarray(x),
         "readonly": readonly,
@@ -273,7 +293,7 @@ def test_layouts(isa, name, dtype, layout):
     rng = np.random.default_rng(1)
     args = inputs(name, rng.standard_normal((6, 19)).astype(dtype), rng)
     laid = [layouts(a)[layout] for a in args]
-    for a, b in zip(laid, args):
+    for a, b in zip(laid, args, strict=True):
         np.testing.assert_array_equal(a, b)
     got = call(name, laid, isa)
     np.testing.assert_array_equal(got, call(name, args, isa))  # same kernels: same bits
@@ -361,8 +381,9 @@ def test_docstring_examples():
 
 def test_jacobian_is_vectorized_jacobian(isa):
     y = native.softmax(np.array([[1.0, 2.0, 0.5]]), isa=isa)
-    np.testing.assert_array_equal(native.softmax_jacobian(y, isa=isa),
-                                  vectorized.softmax_jacobian(y))
+    np.testing.assert_array_equal(
+        native.softmax_jacobian(y, isa=isa), vectorized.softmax_jacobian(y)
+    )
 
 
 # ------------------------------------------------------ dispatch and threads
@@ -385,11 +406,15 @@ def test_available_isas():
 def cpu_flags():
     """The CPU's feature flags, lower case, as the OS reports them (None: unknown here)."""
     if sys.platform == "darwin":  # arm64 has neither key: no flags
-        out = subprocess.run(["sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features"],
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features"],
+            capture_output=True,
+            text=True,
+        ).stdout
         return set(out.lower().split())
     if sys.platform == "win32":  # PF_AVX2_INSTRUCTIONS_AVAILABLE; Windows has no FMA flag
         import ctypes
+
         return {"avx2", "fma"} if ctypes.windll.kernel32.IsProcessorFeaturePresent(40) else set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -424,17 +449,24 @@ def test_simd_is_used_where_the_cpu_has_it():
 
 def run_python(code, **env):
     """Run `code` in a fresh interpreter (so the library is imported there first)."""
-    return subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def test_environment_forces_scalar():
-    out = run_python("from softmax_lib import native as n\n"
-                     "print(n.best_isa(), n.available_isas())\n"
-                     "try: n.softmax([1.0], isa='avx2')\n"
-                     "except ValueError as e: print('refused', 'SOFTMAX_LIB_ISA' in str(e) "
-                     "or 'without SIMD' in str(e))\n",
-                     SOFTMAX_LIB_ISA="scalar")
+    out = run_python(
+        "from softmax_lib import native as n\n"
+        "print(n.best_isa(), n.available_isas())\n"
+        "try: n.softmax([1.0], isa='avx2')\n"
+        "except ValueError as e: print('refused', 'SOFTMAX_LIB_ISA' in str(e) "
+        "or 'without SIMD' in str(e))\n",
+        SOFTMAX_LIB_ISA="scalar",
+    )
     assert out.split("\n")[:2] == ["scalar ('scalar',)", "refused True"]
 
 
@@ -446,7 +478,8 @@ def test_import_keeps_the_floating_point_state():
         "import softmax_lib.native as n\n"
         "for isa in n.available_isas(): n.softmax(np.ones((2, 40), np.float32), isa=isa)\n"
         "print(np.float64(5e-324) * 1.0 > 0, np.float64(2.0) ** -1070 > 0,\n"
-        "      np.float32(1e-45) * np.float32(1) > 0, np.nextafter(0.0, 1.0) / 2 == 0)\n")
+        "      np.float32(1e-45) * np.float32(1) > 0, np.nextafter(0.0, 1.0) / 2 == 0)\n"
+    )
     assert out.split() == ["True"] * 4
 
 
@@ -499,4 +532,6 @@ def test_large_vjp_streams_the_same_results(isa, name, dtype):
     y, dy = inputs(name, rng.standard_normal((rows, 1001)).astype(dtype), rng)
     got = call(name, [y, dy], isa)
     for start in (0, 1, 2, 3, rows - 5):
-        np.testing.assert_array_equal(got[start:start + 5], call(name, [y[start:start + 5], dy[start:start + 5]], isa))
+        np.testing.assert_array_equal(
+            got[start : start + 5], call(name, [y[start : start + 5], dy[start : start + 5]], isa)
+        )

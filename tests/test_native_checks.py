@@ -8,9 +8,16 @@ from conftest import fresh_native_import
 native = pytest.importorskip("softmax_lib.native", reason="the C library was not built")
 from softmax_lib._native import ffi, lib  # noqa: E402  (after the importorskip)
 
-ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
-                     [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
-        for isa in ("scalar", "avx2", "neon")]
+ISAS = [
+    pytest.param(
+        isa,
+        id=isa,
+        marks=[]
+        if isa in native.available_isas()
+        else [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")],
+    )
+    for isa in ("scalar", "avx2", "neon")
+]
 CODES = {"scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2, "neon": lib.SM_ISA_NEON}
 
 
@@ -30,8 +37,13 @@ def test_unknown_isa_in_the_environment_warns_naming_the_valid_values():
 
 def test_valid_isa_values_in_the_environment():
     default, _ = import_native(None)
-    for value, expected in (("auto", default), ("avx2", default), ("neon", default), ("", default),
-                            ("scalar", "scalar")):
+    for value, expected in (
+        ("auto", default),
+        ("avx2", default),
+        ("neon", default),
+        ("", default),
+        ("scalar", "scalar"),
+    ):
         best, err = import_native(value)
         assert best == expected and "Warning" not in err, value
 
@@ -42,14 +54,14 @@ def test_sizes_whose_byte_extent_overflows_are_refused(isa):
     buf = np.zeros(64, np.float32)
     out = np.full(64, 7.0, np.float32)
     p, q = ffi.from_buffer("float[]", buf), ffi.from_buffer("float[]", out)
-    big = 2 ** 62  # n * 4 bytes > PTRDIFF_MAX
+    big = 2**62  # n * 4 bytes > PTRDIFF_MAX
     size = lib.SM_ERR_SIZE
     assert lib.sm_softmax_f32(p, 0, q, 0, 1, big, code) == size
     assert lib.sm_log_softmax_f32(p, 0, q, 0, 1, big, code) == size
     assert lib.sm_softmax_vjp_f32(p, 0, p, 0, q, 0, 1, big, code) == size
-    assert lib.sm_softmax_f32(p, 8, q, 8, 2 ** 61, 8, code) == size  # (rows - 1) stride
-    assert lib.sm_softmax_f32(p, -(2 ** 63), q, 8, 2, 8, code) == size  # |PTRDIFF_MIN|
-    assert lib.sm_log_softmax_vjp_f32(p, 8, p, 2 ** 62, q, 8, 2, 8, code) == size
+    assert lib.sm_softmax_f32(p, 8, q, 8, 2**61, 8, code) == size  # (rows - 1) stride
+    assert lib.sm_softmax_f32(p, -(2**63), q, 8, 2, 8, code) == size  # |PTRDIFF_MIN|
+    assert lib.sm_log_softmax_vjp_f32(p, 8, p, 2**62, q, 8, 2, 8, code) == size
     assert lib.sm_exp_f32(p, q, big, code) == size
     assert lib.sm_copy_f32(p, q, big, lib.SM_STORE_NORMAL) == size
     assert lib.sm_triad_f32(q, p, p, 1.0, big, lib.SM_STORE_NORMAL) == size

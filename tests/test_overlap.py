@@ -8,6 +8,7 @@ the same layout; the results must be identical bit for bit (the same kernels
 compute the same values from the same inputs in the same order, and the same
 assignment writes them). Every module, every function.
 """
+
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import as_strided
@@ -28,7 +29,10 @@ def arguments(name, x, rng):
     """The function's inputs from `x`: (x,) or (y, dy), as plain new arrays."""
     if name in FORWARD:
         return [x.copy()]
-    return [np.abs(x) / np.abs(x).sum(axis=-1, keepdims=True), rng.normal(size=x.shape).astype(x.dtype)]
+    return [
+        np.abs(x) / np.abs(x).sum(axis=-1, keepdims=True),
+        rng.normal(size=x.shape).astype(x.dtype),
+    ]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

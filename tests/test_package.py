@@ -1,4 +1,5 @@
 """The package as an importer sees it: top-level exports, the backend, the README."""
+
 import importlib.util
 import pathlib
 import re

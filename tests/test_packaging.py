@@ -3,6 +3,7 @@
 The build itself (sdist, wheel from the sdist, installs in clean venvs) is
 ``make dist-check``; cross-compilation for macOS and Windows is ``make cross-check``.
 """
+
 import ctypes
 import importlib.metadata
 import importlib.util
@@ -23,7 +24,9 @@ NATIVE = ROOT / "native"
 SPEC = importlib.util.find_spec("softmax_lib._native")
 # CI and cibuildwheel set this: there a missing C library is a failure, not a skip.
 REQUIRED = os.environ.get("SOFTMAX_LIB_REQUIRE_NATIVE", "") not in ("", "0")
-needs_native = pytest.mark.skipif(SPEC is None and not REQUIRED, reason="the C library is not built")
+needs_native = pytest.mark.skipif(
+    SPEC is None and not REQUIRED, reason="the C library is not built"
+)
 
 
 def _load_builder():
@@ -57,8 +60,17 @@ def test_the_c_library_is_built_where_required():
 
 def test_header_parsing_finds_the_api_and_the_kernels():
     # Guards the two tests below against passing on empty sets.
-    assert {"sm_softmax_f32", "sm_log_softmax_vjp_f64_mt", "sm_exp_f64", "sm_best_isa"} <= public_api()
-    assert {"sm_scalar_softmax_f32", "sm_avx2_log_softmax_vjp_f64", "sm_avx2_copy_f32"} <= internal_kernels()
+    assert {
+        "sm_softmax_f32",
+        "sm_log_softmax_vjp_f64_mt",
+        "sm_exp_f64",
+        "sm_best_isa",
+    } <= public_api()
+    assert {
+        "sm_scalar_softmax_f32",
+        "sm_avx2_log_softmax_vjp_f64",
+        "sm_avx2_copy_f32",
+    } <= internal_kernels()
 
 
 @needs_native
@@ -72,15 +84,21 @@ def test_internal_kernels_are_not_exported():
 
 
 @needs_native
-@pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("nm") is None,
-                    reason="ELF symbol table via nm (Linux)")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or shutil.which("nm") is None,
+    reason="ELF symbol table via nm (Linux)",
+)
 def test_exported_symbols_are_exactly_the_public_api():
-    out = subprocess.run(["nm", "-D", "--defined-only", SPEC.origin],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["nm", "-D", "--defined-only", SPEC.origin], capture_output=True, text=True, check=True
+    ).stdout
     # Instrumented builds (make sanitize) add the sanitizers' own __asan/__ubsan
     # and _init/_fini-like hooks; those are not ours.
-    exported = {line.split()[-1] for line in out.splitlines()
-                if line.split()[1] in "TtDdBbRrVvWwi" and not line.split()[-1].startswith("_")}
+    exported = {
+        line.split()[-1]
+        for line in out.splitlines()
+        if line.split()[1] in "TtDdBbRrVvWwi" and not line.split()[-1].startswith("_")
+    }
     assert exported == public_api() | {"PyInit__native"}
 
 
@@ -88,8 +106,10 @@ def test_default_flags_are_portable_and_never_warnings_as_errors(monkeypatch):
     for name in ("SOFTMAX_LIB_WERROR", "SOFTMAX_LIB_NO_SIMD", "SOFTMAX_LIB_CFLAGS"):
         monkeypatch.delenv(name, raising=False)
     builder = _load_builder()
-    gcc, mingw, msvc = (builder.compile_args(c, p) for c, p in
-                        (("unix", "linux"), ("mingw32", "win32"), ("msvc", "win32")))
+    gcc, mingw, msvc = (
+        builder.compile_args(c, p)
+        for c, p in (("unix", "linux"), ("mingw32", "win32"), ("msvc", "win32"))
+    )
     assert "-fvisibility=hidden" in gcc and "-fvisibility=hidden" not in mingw
     assert not any(f.startswith("-") for f in msvc), msvc  # no GCC flag reaches MSVC
     for flags in (gcc, mingw, msvc):
@@ -126,8 +146,13 @@ print(json.dumps({"backend": softmax_lib.BACKEND, "y": y.tolist(),
 
 def test_without_the_c_library_numpy_is_used_and_that_is_said_once():
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    result = subprocess.run([sys.executable, "-c", _WITHOUT_NATIVE], capture_output=True,
-                            text=True, check=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_NATIVE],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
     seen = json.loads(result.stdout)
     assert seen["backend"] == "vectorized"
     assert seen["y"] == pytest.approx([0.2689414213699951, 0.7310585786300049], rel=1e-15)

@@ -8,6 +8,7 @@
 - ``CONTRIBUTING.md`` names only paths that exist, ``make`` targets the Makefile
   has and programs the venv has, and lists the stages ``.ci/run`` really runs.
 """
+
 import copy
 import json
 import re
@@ -39,9 +40,13 @@ def cff_errors(document):
     (JSON Schema draft 7 with format checking)."""
     schema = json.loads(SCHEMA.read_text())
     jsonschema.Draft7Validator.check_schema(schema)
-    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-            for e in validator.iter_errors(document)]
+    validator = jsonschema.Draft7Validator(
+        schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+        for e in validator.iter_errors(document)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +100,9 @@ def code_spans_and_shell_lines(text):
     """The inline code spans of Markdown `text` and the lines of its bash blocks."""
     bash = re.findall(r"^```bash\n(.*?)^```", text, re.M | re.S)
     prose = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
-    return re.findall(r"`([^`\n]+)`", prose), [line for block in bash for line in block.splitlines()]
+    return re.findall(r"`([^`\n]+)`", prose), [
+        line for block in bash for line in block.splitlines()
+    ]
 
 
 SPANS, SHELL = code_spans_and_shell_lines(CONTRIBUTING)

@@ -2,6 +2,7 @@
 masked load, plain stores), the scalar kernels for 1 or 2 elements. Values are
 checked by test_native.py (every length 0-65, hypothesis) on both ISAs; here the
 paths that only short rows take. No timings: those are in the commit notes."""
+
 import numpy as np
 import pytest
 
@@ -9,9 +10,16 @@ from softmax_lib import vectorized
 
 native = pytest.importorskip("softmax_lib.native", reason="the C library was not built")
 
-ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
-                     [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
-        for isa in ("scalar", "avx2", "neon")]
+ISAS = [
+    pytest.param(
+        isa,
+        id=isa,
+        marks=[]
+        if isa in native.available_isas()
+        else [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")],
+    )
+    for isa in ("scalar", "avx2", "neon")
+]
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -23,7 +31,7 @@ def test_short_rows_leave_the_neighbours_alone(isa, name, dtype):
     rng = np.random.default_rng(11)
     for n in range(1, 9):
         buf = np.full((6, n + 3), 123.0, dtype)
-        out = buf[:, 1:n + 1]  # rows n + 3 apart, a sentinel before and 2 after
+        out = buf[:, 1 : n + 1]  # rows n + 3 apart, a sentinel before and 2 after
         x = rng.normal(scale=3.0, size=(6, n)).astype(dtype)
         if name.endswith("vjp"):
             fwd = vectorized.softmax if name == "softmax_vjp" else vectorized.log_softmax
@@ -32,14 +40,23 @@ def test_short_rows_leave_the_neighbours_alone(isa, name, dtype):
             args = (x,)
         getattr(native, name)(*args, out=out, isa=isa)
         np.testing.assert_array_equal(out, getattr(native, name)(*args, isa=isa))
-        assert (buf[:, 0] == 123).all() and (buf[:, n + 1:] == 123).all()
+        assert (buf[:, 0] == 123).all() and (buf[:, n + 1 :] == 123).all()
 
 
 @pytest.mark.parametrize("isa", ISAS)
 def test_short_rows_with_special_values(isa):
     for dtype in (np.float32, np.float64):
-        x = np.array([[0.0, -np.inf, 1.0], [-np.inf] * 3, [np.nan, 1.0, 2.0],
-                      [np.inf, 0.0, 1.0], [5.0, 5.0, -1e30], [1e30, -1e30, 0.0]], dtype)
+        x = np.array(
+            [
+                [0.0, -np.inf, 1.0],
+                [-np.inf] * 3,
+                [np.nan, 1.0, 2.0],
+                [np.inf, 0.0, 1.0],
+                [5.0, 5.0, -1e30],
+                [1e30, -1e30, 0.0],
+            ],
+            dtype,
+        )
         with np.errstate(invalid="ignore"):
             want = vectorized.softmax(x)
             want_log = vectorized.log_softmax(x)
@@ -64,4 +81,6 @@ def test_short_rows_through_the_streaming_vjp(isa):
     got = native.log_softmax_vjp(y, dy, isa=isa)
     for start in (0, 1, rows // 2, rows - 3):
         np.testing.assert_array_equal(
-            got[start:start + 3], native.log_softmax_vjp(y[start:start + 3], dy[start:start + 3], isa=isa))
+            got[start : start + 3],
+            native.log_softmax_vjp(y[start : start + 3], dy[start : start + 3], isa=isa),
+        )

@@ -1,5 +1,6 @@
 """The thin path of small calls (issue 10, item 8): taken by value, not identity;
 anything else goes through the checked path and gets its errors."""
+
 import numpy as np
 import pytest
 
@@ -10,6 +11,7 @@ native = pytest.importorskip("softmax_lib.native", reason="the C library was not
 def no_checked_path(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("took the checked path")
+
     monkeypatch.setattr(native, "_run", refuse)
 
 
@@ -18,8 +20,12 @@ def test_thin_path_compares_by_value(no_checked_path):
     y = native.softmax(x)
     built_auto = "".join(["au", "to"])  # equal to "auto", not the same object
     assert built_auto is not "auto"  # noqa: F632  (the point of the test)
-    for name, args in (("softmax", (x,)), ("log_softmax", (x,)),
-                       ("softmax_vjp", (y, x)), ("log_softmax_vjp", (y, x))):
+    for name, args in (
+        ("softmax", (x,)),
+        ("log_softmax", (x,)),
+        ("softmax_vjp", (y, x)),
+        ("log_softmax_vjp", (y, x)),
+    ):
         f = getattr(native, name)
         np.testing.assert_array_equal(f(*args, axis=int("-1"), isa=built_auto), f(*args))
         for isa in native.available_isas():

@@ -1,4 +1,5 @@
 """The SymPy derivation proves what it claims, and the 50-digit oracle is sound."""
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -41,16 +42,19 @@ def test_askers_elementwise_formula_is_the_jacobian_diagonal(n):
 
 def test_oracle_seed_example():
     # The question's figures, to its 8 decimals: within half a unit of the 8th, 5e-9.
-    np.testing.assert_allclose(symbolic.oracle_softmax([1.0, 2.0]),
-                               [0.26894142, 0.73105858], atol=5e-9)
-    np.testing.assert_allclose(symbolic.oracle_jacobian([1.0, 2.0]),
-                               [[0.19661193, -0.19661193], [-0.19661193, 0.19661193]],
-                               atol=5e-9)
+    np.testing.assert_allclose(
+        symbolic.oracle_softmax([1.0, 2.0]), [0.26894142, 0.73105858], atol=5e-9
+    )
+    np.testing.assert_allclose(
+        symbolic.oracle_jacobian([1.0, 2.0]),
+        [[0.19661193, -0.19661193], [-0.19661193, 0.19661193]],
+        atol=5e-9,
+    )
 
 
 def test_oracle_jacobian_is_the_derived_jacobian_evaluated():
     x, _ = symbolic.softmax_symbols(len(POINT))
-    exact = symbolic.softmax_jacobian_by_diff(len(POINT)).subs(dict(zip(x, POINT)))
+    exact = symbolic.softmax_jacobian_by_diff(len(POINT)).subs(dict(zip(x, POINT, strict=True)))
     expected = np.array(exact.evalf(30).tolist(), dtype=np.float64)
     got = symbolic.oracle_jacobian([float(p) for p in POINT])
     # Both are correctly rounded from far more than 17 digits: equal to the last bit
@@ -61,11 +65,14 @@ def test_oracle_jacobian_is_the_derived_jacobian_evaluated():
 
 def test_oracle_log_softmax_is_the_derived_log_softmax_evaluated():
     x, s = symbolic.softmax_symbols(len(POINT))
-    exact = [sp.log(si).subs(dict(zip(x, POINT))).evalf(30) for si in s]
+    exact = [sp.log(si).subs(dict(zip(x, POINT, strict=True))).evalf(30) for si in s]
     # Both correctly rounded from > 17 digits: equal, or 1 ulp <= eps |v| apart (as above).
-    np.testing.assert_allclose(symbolic.oracle_log_softmax([float(p) for p in POINT]),
-                               np.array(exact, dtype=np.float64),
-                               rtol=np.finfo(np.float64).eps, atol=0)
+    np.testing.assert_allclose(
+        symbolic.oracle_log_softmax([float(p) for p in POINT]),
+        np.array(exact, dtype=np.float64),
+        rtol=np.finfo(np.float64).eps,
+        atol=0,
+    )
 
 
 def test_oracle_vjps_are_jacobian_transpose_times_g():

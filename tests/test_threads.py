@@ -11,9 +11,16 @@ from softmax_lib import vectorized
 native = pytest.importorskip("softmax_lib.native", reason="the C library was not built")
 from softmax_lib._native import ffi, lib  # noqa: E402  (after the importorskip)
 
-ISAS = [pytest.param(isa, id=isa, marks=[] if isa in native.available_isas() else
-                     [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")])
-        for isa in ("scalar", "avx2", "neon")]
+ISAS = [
+    pytest.param(
+        isa,
+        id=isa,
+        marks=[]
+        if isa in native.available_isas()
+        else [pytest.mark.skip(reason=f"{isa} is not available in this build/CPU")],
+    )
+    for isa in ("scalar", "avx2", "neon")
+]
 NAMES = ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp")
 
 
@@ -27,8 +34,9 @@ def arguments(name, x, rng):
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("shape, axis", [((37, 1001), -1), ((5, 3), -1), ((2, 9), -1),
-                                         ((64, 300), 0), ((3, 4, 50), 1)])
+@pytest.mark.parametrize(
+    "shape, axis", [((37, 1001), -1), ((5, 3), -1), ((2, 9), -1), ((64, 300), 0), ((3, 4, 50), 1)]
+)
 def test_identical_results_for_any_thread_count(isa, name, dtype, shape, axis):
     rng = np.random.default_rng(13)
     args = arguments(name, rng.normal(scale=3.0, size=shape).astype(dtype), rng)
@@ -46,10 +54,12 @@ def test_automatic_threads_above_the_size_threshold(isa):
     # big enough for threads=None to use default_threads(); rows of every tail
     rows = native.AUTO_THREADS_MIN_SIZE // 1003 + 3
     x = np.random.default_rng(14).normal(size=(rows, 1003)).astype(np.float32)
-    np.testing.assert_array_equal(native.softmax(x, isa=isa),
-                                  native.softmax(x, isa=isa, threads=1))
-    np.testing.assert_array_equal(native.log_softmax(x, isa=isa, threads=2),
-                                  native.log_softmax(x, isa=isa, threads=1))
+    np.testing.assert_array_equal(
+        native.softmax(x, isa=isa), native.softmax(x, isa=isa, threads=1)
+    )
+    np.testing.assert_array_equal(
+        native.log_softmax(x, isa=isa, threads=2), native.log_softmax(x, isa=isa, threads=1)
+    )
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, [2]])

@@ -19,6 +19,7 @@ unit roundoff, so a relative error of k u is at most k ulp):
   (dy - T) = 0 exactly, then expm1(y) T with y itself within 20 ulp (above),
   expm1 within 2 ulp, one product: 24 ulp.
 """
+
 import numpy as np
 import pytest
 
@@ -29,9 +30,9 @@ VJP_ULPS = 24
 
 CASES = [  # (logits, dtype): the exact top class is -log1p(rest), tiny
     ([20.0, 0.0, 0.0, 0.0], np.float32),  # -6.18e-9: log(sum) gave 0.0
-    ([15.0] + [0.0] * 9, np.float32),     # -2.75e-6: log(sum) was 3.9% off
+    ([15.0] + [0.0] * 9, np.float32),  # -2.75e-6: log(sum) was 3.9% off
     ([17.0, 1.0, -3.0, 2.5, 0.0, 0.25, -1.0, 3.0, 1.5], np.float32),
-    ([40.0, 0.0], np.float64),            # -4.25e-18: log(sum) gave 0.0
+    ([40.0, 0.0], np.float64),  # -4.25e-18: log(sum) gave 0.0
     ([38.0, 1.0, -2.0, 0.5], np.float64),
     ([60.0] + [25.0] * 9, np.float64),
 ]
