@@ -156,3 +156,32 @@ test-c:
 	$(AARCH64_CC) $(TESTC_CFLAGS) -DSOFTMAX_NO_SIMD -static -o build/test-c/test_kernels_aarch64_nosimd \
 		$(TESTC_SRC) $(TESTC_LIBS)
 	$(QEMU_AARCH64) build/test-c/test_kernels_aarch64_nosimd 997 65536
+
+# ------------------------------------------------------------------ lint
+# ruff (lint + format) on the tree and on the chapters' code cells, mypy on the
+# package: the hooks of .pre-commit-config.yaml, run on every file. Rules and
+# exceptions live in pyproject.toml; the tools come from the lock (.ci/tools.in).
+LINT_DIR := build/lint
+LINT_TOOLS := $(VENV)/.installed-lint
+.PHONY: lint lint-chapters typecheck format
+$(LINT_TOOLS): $(VENV)/.installed-test .ci/tools.in
+	$(PIP_INSTALL) ruff mypy pre-commit
+	touch $@
+
+lint: $(LINT_TOOLS)
+	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
+
+# The chapters as notebooks (jupytext), which ruff reads cell by cell.
+lint-chapters: $(LINT_TOOLS)
+	rm -rf $(LINT_DIR) && mkdir -p $(LINT_DIR)/chapters
+	for md in chapters/*.md; do \
+		$(VENV)/bin/jupytext --quiet --to ipynb -o $(LINT_DIR)/$${md%.md}.ipynb $$md || exit 1; done
+	$(VENV)/bin/ruff check $(LINT_DIR)/chapters
+
+typecheck: $(LINT_TOOLS)
+	$(VENV)/bin/mypy
+
+# Rewrites the tree: ruff's safe fixes, then its formatter.
+format: $(LINT_TOOLS)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

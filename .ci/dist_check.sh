@@ -37,11 +37,12 @@ wheel, sdist = sys.argv[1:]
 assert re.search(r"-cp310-abi3-[^-]+\.whl$", wheel), f"not a cp310-abi3 wheel: {wheel}"
 names = zipfile.ZipFile(wheel).namelist()
 stray = [n for n in names if not re.fullmatch(
-    r"softmax_lib/\w+\.py|softmax_lib/_native\.abi3\.so|softmax_lib-[^/]+\.dist-info/"
+    r"softmax_lib/\w+\.py|softmax_lib/py\.typed|softmax_lib/_native\.abi3\.so|softmax_lib-[^/]+\.dist-info/"
     r"(METADATA|WHEEL|RECORD|top_level\.txt|licenses/LICENSE)", n)]
 assert not stray, f"unexpected files in the wheel: {stray}"
 assert any(n.endswith("_native.abi3.so") for n in names), "no extension in the wheel"
 assert any(n.endswith("licenses/LICENSE") for n in names), "no LICENSE in the wheel"
+assert "softmax_lib/py.typed" in names, "no py.typed in the wheel (PEP 561)"
 members = {m.split("/", 1)[1] for m in tarfile.open(sdist).getnames() if "/" in m}
 need = {"LICENSE", "setup.py", "pyproject.toml", "MANIFEST.in", "native/build_ffi.py",
         "native/softmax.h", "native/kernels.h", "native/exp_avx2.h", "tests/conftest.py"}

@@ -14,25 +14,28 @@ to ``+inf`` or ``0``, ``exp(0) == 1``.
 
 import argparse
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from . import native
 
 #: The accuracy goals, in ulps.
-GOALS = {np.dtype(np.float32): 1.5, np.dtype(np.float64): 2.0}
+GOALS: dict[np.dtype[Any], float] = {np.dtype(np.float32): 1.5, np.dtype(np.float64): 2.0}
 
 
-def finite_range(dtype):
+def finite_range(dtype: DTypeLike) -> tuple[np.floating, np.floating]:
     """``(lo, hi)``: the inputs whose exp is neither 0 nor inf (to rounding) in `dtype`."""
     info = np.finfo(dtype)
+    scalar: Any = np.dtype(dtype).type
     lo = math.log(float(info.smallest_subnormal)) - math.log(2.0)  # exp(lo) = half a subnormal
     hi = math.log(float(info.max))
-    zero = dtype.type(0)
-    return np.nextafter(dtype.type(lo), zero), np.nextafter(dtype.type(hi), zero)
+    zero = scalar(0)
+    return np.nextafter(scalar(lo), zero), np.nextafter(scalar(hi), zero)
 
 
-def sample(dtype, n, rng):
+def sample(dtype: DTypeLike, n: int, rng: np.random.Generator) -> NDArray[np.floating]:
     """`n` points of `dtype`: half uniform over the finite range, the rest near 0,
     near the underflow limit (subnormal results) and near overflow."""
     dtype = np.dtype(dtype)
@@ -48,11 +51,11 @@ def sample(dtype, n, rng):
     return np.clip(x, lo, hi)
 
 
-def _extended_long_double():
+def _extended_long_double() -> bool:
     return np.finfo(np.longdouble).nmant >= 63
 
 
-def reference(x):
+def reference(x: NDArray[np.floating]) -> NDArray[Any]:
     """exp(x) more precisely than x's dtype holds: float64 or long double."""
     if x.dtype == np.float32:
         return np.exp(x.astype(np.float64))
@@ -64,7 +67,7 @@ def reference(x):
         return np.array([mpmath.exp(mpmath.mpf(float(v))) for v in x], dtype=object)
 
 
-def ulp_errors(got, x):
+def ulp_errors(got: NDArray[np.floating], x: NDArray[np.floating]) -> NDArray[np.float64]:
     """|got - exp(x)| in ulps of the exact result in got's dtype (subnormal ulps below)."""
     ref = reference(x)
     info = np.finfo(got.dtype)
@@ -85,7 +88,9 @@ def ulp_errors(got, x):
     return np.asarray(np.abs(got.astype(ref.dtype) - ref) / ulp, dtype=np.float64)
 
 
-def measure(dtype, isa="auto", points=10**7, seed=0, chunk=10**6):
+def measure(
+    dtype: DTypeLike, isa: str = "auto", points: int = 10**7, seed: int = 0, chunk: int = 10**6
+) -> dict[str, Any]:
     """Max ulp error of the `isa` exp for `dtype` over `points` points.
 
     Returns
@@ -114,7 +119,9 @@ def measure(dtype, isa="auto", points=10**7, seed=0, chunk=10**6):
     return {"max_ulp": worst, "at": at, "points": points, "reference": ref}
 
 
-def special_values(dtype, isa="auto"):
+def special_values(
+    dtype: DTypeLike, isa: str = "auto"
+) -> dict[str, tuple[np.floating, np.floating]]:
     """``{name: (got, expected)}`` for the inputs with an exact answer."""
     dtype = np.dtype(dtype)
     lo, hi = (float(v) for v in finite_range(dtype))
@@ -129,12 +136,11 @@ def special_values(dtype, isa="auto"):
         "-huge": (-1e30, 0.0),
     }
     got = native._exp(np.array([c[0] for c in cases.values()], dtype), isa=isa)
-    return {
-        name: (g, dtype.type(c[1])) for name, g, c in zip(cases, got, cases.values(), strict=True)
-    }
+    scalar: Any = dtype.type
+    return {name: (g, scalar(c[1])) for name, g, c in zip(cases, got, cases.values(), strict=True)}
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=10**7, help="points per dtype and ISA")
     parser.add_argument("--seed", type=int, default=0)

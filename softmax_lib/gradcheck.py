@@ -4,12 +4,20 @@
 ``grad``) with the numerical gradient of ``loss.value(activation.forward(x))``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["numerical_gradient", "relative_error", "gradcheck"]
 
 
-def numerical_gradient(f, x, eps=1e-6):
+def numerical_gradient(
+    f: Callable[[NDArray[np.float64]], float], x: ArrayLike, eps: float = 1e-6
+) -> NDArray[np.float64]:
     r"""Central-difference gradient of the scalar function `f` at `x`, in float64.
 
     .. math:: \frac{\partial f}{\partial x_k} \approx
@@ -47,7 +55,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-def relative_error(analytic, numerical, tiny=1e-30):
+def relative_error(analytic: ArrayLike, numerical: ArrayLike, tiny: float = 1e-30) -> float:
     r"""``max |a - n| / max(max |a|, max |n|, tiny)``: the error relative to the gradient's scale.
 
     One scale for the whole gradient, not one per entry: an entry whose true value
@@ -66,7 +74,9 @@ def relative_error(analytic, numerical, tiny=1e-30):
     return float(np.max(np.abs(a - n)) / scale)
 
 
-def gradcheck(activation, loss, x, target, eps=1e-6):
+def gradcheck(
+    activation: Any, loss: Any, x: ArrayLike, target: ArrayLike, eps: float = 1e-6
+) -> float:
     """Max relative error between the analytic and the numerical ``dL/dx``.
 
     The analytic gradient is ``activation.backward(x, y, loss.grad(y, target))``

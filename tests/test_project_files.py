@@ -155,3 +155,21 @@ def test_contributing_lists_the_stages_of_ci_run():
     ci_run = re.findall(r"^make ([\w-]+)$", (ROOT / ".ci" / "run").read_text(), re.M)
     listed = re.findall(r"^\d+\. \*\*`make ([\w-]+)`\*\*", CONTRIBUTING, re.M)
     assert ci_run and listed == ci_run
+
+
+def test_pre_commit_hooks_run_the_pinned_tools_and_targets():
+    """Each hook is local and runs a tool of .ci/tools.in from .venv or a make target,
+    so a commit is checked with the versions CI pins, offline."""
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    tools = set(re.findall(r"^([\w-]+)$", (ROOT / ".ci" / "tools.in").read_text(), re.M))
+    hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    assert {"ruff-check", "ruff-format", "ruff-chapters", "mypy"} <= {h["id"] for h in hooks}
+    for hook in hooks:
+        assert hook["language"] == "system", hook["id"]
+        program, *args = hook["entry"].split()
+        if program == "make":
+            assert set(args[-1:]) <= makefile_targets(), hook["id"]
+        else:
+            assert program.startswith(".venv/bin/"), hook["id"]
+            assert program.removeprefix(".venv/bin/") in tools, hook["id"]
