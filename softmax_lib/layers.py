@@ -7,6 +7,16 @@ softmax's Jacobian is not diagonal, and its VJP is
 :func:`~softmax_lib.vectorized.softmax_vjp`. Because the loss only ever hands
 over ``dy``, any activation composes with any loss.
 
+When to fuse instead: ``Softmax`` followed by
+:class:`~softmax_lib.losses.CrossEntropy` is right in exact arithmetic, but its
+``dy = -t / s`` overflows once a logit gap makes ``s`` underflow (about 88 in
+float32, 708 in float64), and the VJP then returns ``nan``. For training a
+classifier, use ``Identity`` followed by
+:class:`~softmax_lib.losses.CrossEntropyWithLogits`, whose gradient
+``(softmax(z) - t) / B`` is finite at any logit gap, or ``LogSoftmax`` followed
+by :class:`~softmax_lib.losses.NLL`. Keep the composed route for what it is
+for: checking that any activation composes with any loss.
+
 Example
 -------
 >>> from softmax_lib.losses import MSE
