@@ -48,7 +48,7 @@ class Activation:
         raise NotImplementedError
 
     def backward(self, x, y, dy):
-        """Return ``dL/dx`` given ``x``, ``y = forward(x)`` and ``dy = dL/dy``."""
+        """Return ``dL/dx``, given ``x``, ``y = forward(x)``, ``dy = dL/dy``."""
         raise NotImplementedError
 
     def __repr__(self):

@@ -170,7 +170,7 @@ class CrossEntropyWithLogits(Loss):
 
     `y` holds logits `z` (put :class:`~softmax_lib.layers.Identity` before it, not
     ``Softmax``); `target` a one-hot or soft distribution per row (the last axis).
-    The value is :class:`NLL` of :func:`softmax_lib.log_softmax`, the log-sum-exp
+    The value is :class:`NLL` of ``softmax_lib.log_softmax``, the log-sum-exp
     route, so no probability is ever formed and divided by. The gradient is
 
     .. math:: \frac{\partial L}{\partial z_b} = \frac{1}{B}
