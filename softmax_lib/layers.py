@@ -126,7 +126,7 @@ class AlongAxis(Activation):
 
 
 class Softmax(AlongAxis):
-    """Softmax along `axis`; the backward is the O(n) VJP ``y * (dy - <y, dy>)``."""
+    """Softmax along `axis`; backward: the O(n) VJP ``y * (dy - <y, dy>)``."""
 
     def forward(self, x):
         return softmax_lib.softmax(x, axis=self.axis)

@@ -186,7 +186,9 @@ class CrossEntropyWithLogits(Loss):
 
     Examples
     --------
-    >>> z = np.array([[0.0, -100.0]], dtype=np.float32)  # the target's logit 100 below
+    The target's logit is 100 below the other one:
+
+    >>> z = np.array([[0.0, -100.0]], dtype=np.float32)
     >>> t = np.array([[0.0, 1.0]], dtype=np.float32)
     >>> CrossEntropyWithLogits().value(z, t)
     100.0
