@@ -44,7 +44,14 @@ BACKEND = _fastest.__name__.rsplit(".", 1)[-1]
 
 # After the functions: layers.py looks them up on this package at call time.
 from .layers import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh  # noqa: E402
-from .losses import MSE, NLL, BinaryCrossEntropy, CrossEntropy, KLDivergence  # noqa: E402
+from .losses import (  # noqa: E402
+    MSE,
+    NLL,
+    BinaryCrossEntropy,
+    CrossEntropy,
+    CrossEntropyWithLogits,
+    KLDivergence,
+)
 
 __all__ = [
     "softmax",
@@ -66,4 +73,5 @@ __all__ = [
     "NLL",
     "BinaryCrossEntropy",
     "KLDivergence",
+    "CrossEntropyWithLogits",
 ]

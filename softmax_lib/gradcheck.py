@@ -104,5 +104,9 @@ def gradcheck(
     target = np.asarray(target, dtype=np.float64)
     y = activation.forward(x)
     analytic = activation.backward(x, y, loss.grad(y, target))
-    numerical = numerical_gradient(lambda z: loss.value(activation.forward(z), target), x, eps)
+
+    def value(z):
+        return loss.value(activation.forward(z), target)
+
+    numerical = numerical_gradient(value, x, eps)
     return relative_error(analytic, numerical)

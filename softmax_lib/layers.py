@@ -7,6 +7,16 @@ softmax's Jacobian is not diagonal, and its VJP is
 :func:`~softmax_lib.vectorized.softmax_vjp`. Because the loss only ever hands
 over ``dy``, any activation composes with any loss.
 
+When to fuse instead: ``Softmax`` followed by
+:class:`~softmax_lib.losses.CrossEntropy` is right in exact arithmetic, but its
+``dy = -t / s`` overflows once a logit gap makes ``s`` underflow (about 88 in
+float32, 708 in float64), and the VJP then returns ``nan``. For training a
+classifier, use ``Identity`` followed by
+:class:`~softmax_lib.losses.CrossEntropyWithLogits`, whose gradient
+``(softmax(z) - t) / B`` is finite at any logit gap, or ``LogSoftmax`` followed
+by :class:`~softmax_lib.losses.NLL`. Keep the composed route for what it is
+for: checking that any activation composes with any loss.
+
 Example
 -------
 >>> from softmax_lib.losses import MSE
@@ -38,7 +48,7 @@ class Activation:
         raise NotImplementedError
 
     def backward(self, x, y, dy):
-        """Return ``dL/dx`` given ``x``, ``y = forward(x)`` and ``dy = dL/dy``."""
+        """Return ``dL/dx``, given ``x``, ``y = forward(x)``, ``dy = dL/dy``."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -116,7 +126,7 @@ class AlongAxis(Activation):
 
 
 class Softmax(AlongAxis):
-    """Softmax along `axis`; the backward is the O(n) VJP ``y * (dy - <y, dy>)``."""
+    """Softmax along `axis`; backward: the O(n) VJP ``y * (dy - <y, dy>)``."""
 
     def forward(self, x):
         return softmax_lib.softmax(x, axis=self.axis)

@@ -14,9 +14,21 @@ import math
 
 import numpy as np
 
+# Looked up on the package at call time (the fastest module's functions), as in
+# layers.py: softmax_lib is in sys.modules while its __init__ imports this module.
+import softmax_lib
+
 from ._checks import check_pair
 
-__all__ = ["Loss", "MSE", "CrossEntropy", "NLL", "BinaryCrossEntropy", "KLDivergence"]
+__all__ = [
+    "Loss",
+    "MSE",
+    "CrossEntropy",
+    "NLL",
+    "BinaryCrossEntropy",
+    "KLDivergence",
+    "CrossEntropyWithLogits",
+]
 
 
 def n_rows(y):
@@ -149,3 +161,47 @@ class KLDivergence(Loss):
         y, target = probabilities(y, target)
         ratio = np.divide(target, y, out=np.zeros_like(y), where=target != 0)
         return -ratio / max(n_rows(y), 1)
+
+
+class CrossEntropyWithLogits(Loss):
+    r"""Cross-entropy on logits: softmax and cross-entropy fused, finite at any logit gap.
+
+    .. math:: L = -\frac{1}{B} \sum_b \sum_i t_{bi} \log \operatorname{softmax}(z_b)_i
+
+    `y` holds logits `z` (put :class:`~softmax_lib.layers.Identity` before it, not
+    ``Softmax``); `target` a one-hot or soft distribution per row (the last axis).
+    The value is :class:`NLL` of ``softmax_lib.log_softmax``, the log-sum-exp
+    route, so no probability is ever formed and divided by. The gradient is
+
+    .. math:: \frac{\partial L}{\partial z_b} = \frac{1}{B}
+              \Bigl(\operatorname{softmax}(z_b) \sum_i t_{bi} - t_b\Bigr),
+
+    which is ``(softmax(z) - t) / B`` for targets that sum to 1: bounded by
+    ``1 / B`` in every entry, whatever the logits. ``Softmax`` followed by
+    :class:`CrossEntropy` computes the same thing in exact arithmetic, but divides
+    ``-t / s``: once a logit gap makes ``s`` underflow (about 88 in float32, 708 in
+    float64) that is ``inf`` and the VJP turns it into ``nan``. PyTorch's
+    ``cross_entropy`` and JAX/optax's ``softmax_cross_entropy`` take logits for
+    this reason.
+
+    Examples
+    --------
+    The target's logit is 100 below the other one:
+
+    >>> z = np.array([[0.0, -100.0]], dtype=np.float32)
+    >>> t = np.array([[0.0, 1.0]], dtype=np.float32)
+    >>> CrossEntropyWithLogits().value(z, t)
+    100.0
+    >>> CrossEntropyWithLogits().grad(z, t)
+    array([[ 1., -1.]], dtype=float32)
+    """
+
+    def value(self, y, target):
+        y, target = check_pair(y, target, "y", "target")
+        return NLL().value(softmax_lib.log_softmax(y), target)
+
+    def grad(self, y, target):
+        y, target = check_pair(y, target, "y", "target")
+        s = softmax_lib.softmax(y)
+        total = np.sum(target, axis=-1, keepdims=True)  # 1 for a distribution
+        return (s * total - target) / max(n_rows(y), 1)

@@ -67,7 +67,8 @@ def forms_agree(n: int) -> bool:
     a proof for this `n`, not a numerical check at sample points.
     """
     by_diff = softmax_jacobian_by_diff(n)
-    return is_zero_matrix(by_diff - kronecker_form(n)) and is_zero_matrix(by_diff - matrix_form(n))
+    kronecker_ok = is_zero_matrix(by_diff - kronecker_form(n))
+    return kronecker_ok and is_zero_matrix(by_diff - matrix_form(n))
 
 
 def log_softmax_jacobian_by_diff(n: int) -> sp.Matrix:

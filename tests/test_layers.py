@@ -6,9 +6,17 @@ import pytest
 from conftest import tolerance
 
 import softmax_lib
+from softmax_lib import symbolic
 from softmax_lib.gradcheck import gradcheck, numerical_gradient, relative_error
 from softmax_lib.layers import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from softmax_lib.losses import MSE, NLL, BinaryCrossEntropy, CrossEntropy, KLDivergence
+from softmax_lib.losses import (
+    MSE,
+    NLL,
+    BinaryCrossEntropy,
+    CrossEntropy,
+    CrossEntropyWithLogits,
+    KLDivergence,
+)
 
 #: gradcheck's bound for a correct backward in float64. A central difference with step h
 #: is off by h^2 |f'''| / 6 (truncation) plus k u |f| / h (rounding: f computed to k u |f|,
@@ -40,6 +48,7 @@ PAIRS = [
     (Sigmoid(), BinaryCrossEntropy()),
     (Softmax(), BinaryCrossEntropy()),
     (LogSoftmax(), NLL()),
+    (Identity(), CrossEntropyWithLogits()),  # logits in: the fused loss
 ]
 
 
@@ -151,7 +160,14 @@ def test_question_error_is_the_missing_off_diagonal_part():
 # ---------------------------------------------------------------------------
 # Losses on their own.
 
-LOSSES = [MSE(), CrossEntropy(), NLL(), BinaryCrossEntropy(), KLDivergence()]
+LOSSES = [
+    MSE(),
+    CrossEntropy(),
+    NLL(),
+    BinaryCrossEntropy(),
+    KLDivergence(),
+    CrossEntropyWithLogits(),
+]
 
 
 def make_prediction(loss, shape, rng):
@@ -213,6 +229,77 @@ def test_kl_is_cross_entropy_minus_entropy_and_zero_at_the_target():
     # t log t - t log t is exactly 0 term by term.
     assert KLDivergence().value(t, t) == 0.0
     assert KLDivergence().value(y, t) > 0
+
+
+# ---------------------------------------------------------------------------
+# Cross-entropy on logits: finite where Softmax -> CrossEntropy is not.
+
+#: Logit rows with gaps up to 1000 and mixed targets (one-hot, soft, a zero on the max).
+GAP_LOGITS = [[0.0, -1000.0, 3.0, -90.0], [500.0, -500.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]]
+GAP_TARGETS = [[0.0, 1.0, 0.0, 0.0], [0.0, 0.25, 0.25, 0.5], [0.5, 0.5, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logits_loss_is_finite_and_accurate_at_any_gap(dtype):
+    z, t = np.array(GAP_LOGITS, dtype=dtype), np.array(GAP_TARGETS, dtype=dtype)
+    loss = CrossEntropyWithLogits()
+    value, grad = loss.value(z, t), loss.grad(z, t)
+    assert np.all(np.isfinite(grad)) and np.isfinite(value) and grad.dtype == dtype
+    rows, n = z.shape
+    u, delta = np.finfo(dtype).eps / 2, tolerance(dtype, n)
+    log_s = np.array([symbolic.oracle_log_softmax(row) for row in z.astype(np.float64)])
+    s = np.array([symbolic.oracle_softmax(row) for row in z.astype(np.float64)])
+    t64 = t.astype(np.float64)  # these targets are exact in float32 and sum to 1 exactly
+    # Value: each log-softmax entry within 2u|y| + delta (conftest), the product with t
+    # u|t y|, the float sum of the rows * n terms (m + 1) u sum|t y|; / rows: u.
+    want = -np.sum(t64 * log_s) / rows
+    terms = np.abs(t64 * log_s)
+    bound = np.sum(t64 * (2 * u * np.abs(log_s) + delta)) + (z.size + 4) * u * terms.sum()
+    assert abs(value - want) <= bound / rows
+    # Gradient (s * sum t - t) / rows: s within delta (s + 1) (conftest, rtol = atol =
+    # delta), sum t exact here, a product and a difference u each, / rows u.
+    exact = (s - t64) / rows
+    bound = (delta * (s + 1) + 3 * u * (s + t64)) / rows
+    assert np.all(np.abs(grad - exact) <= bound)
+
+
+def test_softmax_then_cross_entropy_overflows_where_logits_loss_does_not():
+    # float32: a target class 90 below the max has s = e^-90 ~ 8e-40 (subnormal) or 0,
+    # so dy = -t / s is ~1e39 > float32's max 3.4e38 or inf; the VJP makes it nan.
+    z = np.array([[0.0, -90.0]], dtype=np.float32)
+    t = np.array([[0.0, 1.0]], dtype=np.float32)
+    act = Softmax()
+    y = act.forward(z)
+    with np.errstate(all="ignore"):
+        composed = act.backward(z, y, CrossEntropy().grad(y, t))
+    assert not np.all(np.isfinite(composed))
+    fused = CrossEntropyWithLogits().grad(z, t)
+    # exact: (s - t) with s = (1 - e^-90, e^-90); |error| <= delta (s + 1), conftest
+    np.testing.assert_allclose(fused, [[1.0, -1.0]], rtol=0, atol=2 * tolerance(np.float32, 2))
+
+
+def test_logits_loss_equals_log_softmax_then_nll_and_softmax_then_cross_entropy():
+    rng = np.random.default_rng(21)
+    z, t = rng.normal(size=(4, 6)), rng.dirichlet(np.ones(6), size=4)
+    fused = CrossEntropyWithLogits()
+    # The value is NLL of log_softmax by construction: the same operations, bit for bit.
+    assert fused.value(z, t) == NLL().value(softmax_lib.log_softmax(z), t)
+    # Both routes use the same computed s, and in exact arithmetic on that s both are
+    # (s sum(t) - t) / B. Rounding: the composed VJP within (n + 4) u s_i max|g| with
+    # g = -t / (B s) (ch. 4), its division u |g|; sum(t) within n u sum(t), and
+    # sum(t) <= max(t / s) (sum s = 1); the fused product and difference 3u (s + t) / B.
+    y = Softmax().forward(z)
+    composed = Softmax().backward(z, y, CrossEntropy().grad(y, t))
+    scale = y * np.max(t / y, axis=-1, keepdims=True)
+    bound = ((2 * z.shape[1] + 10) * U * scale + 3 * U * (y + t)) / len(z)
+    assert np.all(np.abs(fused.grad(z, t) - composed) <= bound)
+
+
+def test_logits_loss_grad_is_exact_gradient_for_targets_not_summing_to_one():
+    # -sum t log softmax(z) has gradient s sum(t) - t, not s - t, when sum(t) != 1.
+    z, t = np.array([0.3, -1.2, 2.0]), np.array([0.0, 2.0, 1.0])
+    numerical = numerical_gradient(lambda v: CrossEntropyWithLogits().value(v, t), z)
+    assert relative_error(CrossEntropyWithLogits().grad(z, t), numerical) <= GRADCHECK_TOL
 
 
 @pytest.mark.parametrize("loss", LOSSES, ids=repr)
@@ -285,7 +372,9 @@ def test_relative_error_uses_one_scale_for_the_whole_gradient():
 # The docstring examples (the book shows these functions) run and print what they say.
 
 
-@pytest.mark.parametrize("module_name", ["softmax_lib.loops", "softmax_lib.layers"])
+@pytest.mark.parametrize(
+    "module_name", ["softmax_lib.loops", "softmax_lib.layers", "softmax_lib.losses"]
+)
 def test_docstring_examples(module_name):
     import doctest
     import importlib
