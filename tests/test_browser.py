@@ -80,9 +80,10 @@ PAGE_STATE = """async () => {
             if (!el.getClientRects().length) continue;   // hidden (tabs, dropdowns)
             const w = Math.max(el.scrollWidth, el.getBoundingClientRect().width);
             if (w > width + 1) {
-                const text = (el.innerText || el.getAttribute('src') || '')
+                const text = (el.textContent || el.getAttribute('src') || '')
                     .trim().split('\\n')[0].slice(0, 70);
-                const cls = el.className.baseVal ?? el.className;
+                const cls = (el.className.baseVal ?? el.className) ||
+                            `in ${el.parentElement.closest('[class]')?.className}`;
                 found.push(`<${el.tagName.toLowerCase()} class="${cls}"> ${Math.round(w)} px` +
                            ` > column ${Math.round(width)} px: ${text}`);
             }
