@@ -84,7 +84,8 @@ SM_AVX2 static inline __m256d exp_reduced_pd(__m256d x, __m256d *t)
     const __m256d shift = _mm256_set1_pd(6755399441055744.0);
     *t = _mm256_fmadd_pd(x, _mm256_set1_pd(1.4426950408889634074), shift);
     const __m256d n = _mm256_sub_pd(*t, shift);
-    /* Cephes' split: ln2_hi has 21 significant bits, so n * ln2_hi is exact */
+    /* Cephes' split: ln2_hi = 22713 / 2^15 has 15 significant bits, so n * ln2_hi
+     * is exact for |n| < 2^38 (here |n| <= 1075) */
     __m256d r = _mm256_fnmadd_pd(n, _mm256_set1_pd(6.93145751953125e-1), x);
     r = _mm256_fnmadd_pd(n, _mm256_set1_pd(1.42860682030941723212e-6), r);
     /* Taylor to degree 13: the remainder, (ln2/2)^14 / 14!, is 4e-18 (0.04 ulp).

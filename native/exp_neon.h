@@ -66,6 +66,8 @@ static inline float64x2_t exp_reduced_f64x2(float64x2_t x, float64x2_t *t)
     const float64x2_t shift = vdupq_n_f64(6755399441055744.0);  /* 1.5 * 2^52 */
     *t = vfmaq_f64(shift, x, vdupq_n_f64(1.4426950408889634074));
     const float64x2_t n = vsubq_f64(*t, shift);
+    /* Cephes' split: ln2_hi = 22713 / 2^15 has 15 significant bits, so n * ln2_hi
+     * is exact for |n| < 2^38 (here |n| <= 1075) */
     float64x2_t r = vfmsq_f64(x, n, vdupq_n_f64(6.93145751953125e-1));
     r = vfmsq_f64(r, n, vdupq_n_f64(1.42860682030941723212e-6));
     /* Taylor to degree 13 as two chains in r^2 (exp_avx2.h says why) */

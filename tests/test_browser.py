@@ -4,8 +4,10 @@ The site is served on localhost and every page is opened once. Requests that
 leave localhost are blocked and recorded, so MathJax must typeset from the copy
 served with the site. The checks: no console errors or uncaught exceptions, no
 request that failed or left localhost, math typeset (MathJax elements present,
-no raw TeX delimiters left, no MathJax errors), every image loaded, and every
-internal link and anchor resolves.
+no raw TeX delimiters left, no MathJax errors), every image loaded, every
+internal link and anchor resolves, and nothing is wider than the text column at a
+1280 px wide window (no code cell, output, table, figure or equation whose content
+is wider than the main column, and no horizontal scrolling of the page).
 
 Chromium is Debian's package (/usr/bin/chromium), driven through the DevTools
 protocol by Playwright's Python package (its own browser downloads are not used).
@@ -40,6 +42,8 @@ FLAGS = [
     "--disable-quic",
 ]
 
+VIEWPORT = {"width": 1280, "height": 900}
+
 # Run in the page once MathJax (if the page loads it) has finished typesetting.
 PAGE_STATE = """async () => {
     if (window.MathJax && MathJax.startup && MathJax.startup.promise)
@@ -54,7 +58,38 @@ PAGE_STATE = """async () => {
             .filter(img => !img.complete || img.naturalWidth === 0).map(img => img.src),
         images: document.images.length,
         links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
+        overflow: overflowing(),
     };
+
+    // Elements of the main column whose content is wider than the column's
+    // content box (a <pre> or table wrapper that scrolls counts: its scrollWidth
+    // is its content's width), and the page itself scrolling sideways.
+    function overflowing() {
+        const col = document.querySelector('article.bd-article') ||
+                    document.querySelector('main') || document.body;
+        const style = getComputedStyle(col);
+        const width = col.clientWidth - parseFloat(style.paddingLeft) -
+                      parseFloat(style.paddingRight);
+        const found = [];
+        const doc = document.documentElement;
+        if (doc.scrollWidth > doc.clientWidth + 1)
+            found.push(`the page scrolls sideways: ${doc.scrollWidth} px > ${doc.clientWidth} px`);
+        const sel = 'pre, table, img, svg, mjx-container, .cell_output, .output, ' +
+                    'figure, .highlight, .math, .MathJax, blockquote, dl, p, li';
+        for (const el of col.querySelectorAll(sel)) {
+            if (!el.getClientRects().length) continue;   // hidden (tabs, dropdowns)
+            const w = Math.max(el.scrollWidth, el.getBoundingClientRect().width);
+            if (w > width + 1) {
+                const text = (el.textContent || el.getAttribute('src') || '')
+                    .trim().split('\\n')[0].slice(0, 70);
+                const cls = (el.className.baseVal ?? el.className) ||
+                            `in ${el.parentElement.closest('[class]')?.className}`;
+                found.push(`<${el.tagName.toLowerCase()} class="${cls}"> ${Math.round(w)} px` +
+                           ` > column ${Math.round(width)} px: ${text}`);
+            }
+        }
+        return found;
+    }
 }"""
 
 
@@ -109,6 +144,7 @@ def visits(server, tmp_path_factory):
             executable_path=str(CHROMIUM),
             headless=True,
             args=FLAGS,
+            viewport=VIEWPORT,
         )
         for name in pages:
             results[name] = _visit(context, server, name)
@@ -197,3 +233,13 @@ def test_internal_links_resolve(visits, server):
             if frag and urllib.parse.unquote(frag) not in ids
         ]
     assert len(targets) >= 9 and broken == []
+
+
+def test_nothing_wider_than_the_text_column(visits):
+    """At a 1280 px window, no page scrolls sideways and no element of the main
+    column (code cell, output, table, figure, equation) is wider than the column.
+    The failure names each page and element, with its width and first text."""
+    bad = _bad(visits, lambda seen: seen["overflow"])
+    assert bad == {}, "\n".join(
+        f"{page}:\n  " + "\n  ".join(found) for page, found in sorted(bad.items())
+    )
