@@ -18,9 +18,12 @@ axes last and merge them into one (a copy unless they already are last and
 contiguous), 0-d input is a row of one, float16 is computed by the float32
 kernels: the result is C-contiguous in each case.
 
-Not in C yet: ``where=`` calls and :func:`logsumexp` run the NumPy code of
-:mod:`softmax_lib.vectorized` (same contract and bounds; ``isa`` and ``threads``
-are checked and otherwise unused there), and so does :func:`softmax_jacobian`.
+``where=`` in the forward functions and :func:`logsumexp` have their own C
+kernels (``native/kernels_masked.c``: scalar and AVX2, one thread; the mask is
+read in place, the input is not copied for it). Not in C: the VJPs with
+``where=``, anything masked with ``isa="neon"`` (no NEON masked kernels yet) and
+:func:`softmax_jacobian` run the NumPy code of :mod:`softmax_lib.vectorized`,
+with the same contract and bounds.
 
 What differs from SciPy's ``scipy.special.softmax`` / ``log_softmax`` /
 ``logsumexp``: the default axis is -1 here (None there); ``where=``, ``out=``,
@@ -411,15 +414,105 @@ def _run(name, arrays, axis, out, isa, threads=None):
     return result if axis == a0.ndim - 1 else np.moveaxis(result, -1, axis)
 
 
+_MASKED = {
+    name: {
+        _F32: getattr(lib, f"sm_{name}_masked_f32"),
+        _F64: getattr(lib, f"sm_{name}_masked_f64"),
+    }
+    for name in ("softmax", "log_softmax")
+}
+_LOGSUMEXP = {_F32: lib.sm_logsumexp_f32, _F64: lib.sm_logsumexp_f64}
+
+
+def _mask_rows(mask, n):
+    """The boolean `mask` (axis last) as ``(rows, n)`` bytes C can read in place:
+    contiguous within a row, rows evenly spaced (0 apart when broadcast over
+    them); else a contiguous copy of the mask (never of the input)."""
+    try:
+        v = mask.reshape(-1, n, copy=False)
+    except ValueError:
+        v = None
+    if v is None or (n > 1 and v.strides[1] != 1):
+        v = np.ascontiguousarray(mask).reshape(-1, n)
+    return v
+
+
+def _run_masked(name, x, axis, out, mask, code):
+    """(log-)softmax of `x` along `axis` where `mask`, by the masked C kernels."""
+    if x.size == 0:
+        return np.empty_like(x) if out is None else out
+    (xv,) = _inputs((x,), axis)
+    rows, n = xv.shape
+    mv = _mask_rows(mask if axis == x.ndim - 1 else np.moveaxis(mask, axis, -1), n)
+    dest = np.empty((rows, n), x.dtype)
+    rc = _MASKED[name][x.dtype](
+        _pointer(xv),
+        xv.strides[0] // xv.itemsize,
+        _cast("uint8_t *", mv.__array_interface__["data"][0]),
+        mv.strides[0],
+        _from_buffer(_BUFFER[x.dtype], dest, True),
+        n,
+        rows,
+        n,
+        code,
+    )
+    _check_rc(rc, code)
+    moved = x.shape if axis == x.ndim - 1 else np.moveaxis(x, axis, -1).shape
+    result = dest.reshape(moved)
+    if axis != x.ndim - 1:
+        result = np.moveaxis(result, -1, axis)
+    if out is not None:
+        np.copyto(out, result)
+        return out
+    return np.ascontiguousarray(result)
+
+
 def _forward_core(name, isa, threads):
     """The core that :func:`softmax_lib._checks.forward` calls: the C kernels
-    along one axis, or vectorized NumPy for a `mask` (no masked kernels yet)."""
+    along one axis, the masked ones (one thread) for a `mask` -- NumPy's
+    :mod:`~softmax_lib.vectorized` code for ``isa="neon"``, which has none."""
 
     def core(x, axis, out, mask):
         if mask is None:
             return _run(name, (x,), axis, out, isa, threads)
-        _isa_code(isa), _thread_count(threads, 1)  # checked as for any other call
-        return getattr(vectorized, "_" + name)(x, axis, out, mask)
+        code = _isa_code(isa)
+        _thread_count(threads, 1)  # checked as for any other call
+        if code == lib.SM_ISA_NEON:
+            return getattr(vectorized, "_" + name)(x, axis, out, mask)
+        return _run_masked(name, x, axis, out, mask, code)
+
+    return core
+
+
+def _logsumexp_core(isa):
+    """The core of :func:`logsumexp` for :func:`softmax_lib._checks.reduce` (the
+    axis is last there): the C kernels; NumPy for ``isa="neon"`` and empty input."""
+    code = _isa_code(isa)
+
+    def core(x, axis, mask):
+        if code == lib.SM_ISA_NEON or x.size == 0:
+            return vectorized._logsumexp(x, axis, mask)
+        (xv,) = _inputs((x,), axis)
+        rows, n = xv.shape
+        result = np.empty(rows, x.dtype)
+        if mask is None:
+            w, ws = ffi.NULL, 0
+        else:
+            mv = _mask_rows(mask, n)
+            w, ws = _cast("uint8_t *", mv.__array_interface__["data"][0]), mv.strides[0]
+        rc = _LOGSUMEXP[x.dtype](
+            _pointer(xv),
+            xv.strides[0] // xv.itemsize,
+            w,
+            ws,
+            _from_buffer(_BUFFER[x.dtype], result, True),
+            1,
+            rows,
+            n,
+            code,
+        )
+        _check_rc(rc, code)
+        return result.reshape(x.shape[:-1] + (1,))
 
     return core
 
@@ -457,7 +550,7 @@ def softmax(
     out : ndarray, optional
         Where to write the result; may be `x`.
     where : array_like of bool, optional
-        Mask broadcastable to `x` (computed by NumPy: no masked C kernels yet);
+        Mask broadcastable to `x` (the masked C kernels; one thread);
         the result is 0 outside it and throughout a slice with no entry.
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use; ``ValueError`` if unavailable (see :func:`available_isas`).
@@ -503,7 +596,7 @@ def log_softmax(
     out : ndarray, optional
         Where to write the result; may be `x`.
     where : array_like of bool, optional
-        Mask broadcastable to `x` (computed by NumPy: no masked C kernels yet);
+        Mask broadcastable to `x` (the masked C kernels; one thread);
         the result is ``-inf`` outside it and throughout a slice with no entry.
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
@@ -539,10 +632,11 @@ def logsumexp(
     isa: str = "auto",
     threads: int | None = None,
 ) -> NDArray[np.floating]:
-    """``log(sum(exp(x)))`` along `axis`: :func:`softmax_lib.vectorized.logsumexp`.
+    """``log(sum(exp(x)))`` along `axis`: :func:`softmax_lib.vectorized.logsumexp` in C.
 
-    Computed by that NumPy code (the same log1p formulation as log-softmax): no
-    C kernel yet. `isa` and `threads` are checked and otherwise unused.
+    The kernel's max and sum passes are those of log-softmax (``m + log1p(rest)``,
+    the maxima counted apart), on one thread; ``isa="neon"`` runs the NumPy code
+    (no NEON kernel yet). `threads` is checked and otherwise unused.
 
     Parameters
     ----------
@@ -555,9 +649,9 @@ def logsumexp(
     where : array_like of bool, optional
         Mask broadcastable to `x`: only the entries where it is True are summed.
     isa : {"auto", "avx2", "neon", "scalar"}, optional
-        Checked as for the other functions.
+        Kernels to use.
     threads : int, optional
-        Checked as for the other functions.
+        Checked as for the other functions; one thread is used.
 
     Returns
     -------
@@ -570,8 +664,8 @@ def logsumexp(
     >>> logsumexp([1000.0, 1000.0])
     array(1000.69314718)
     """
-    _isa_code(isa), _thread_count(threads, 1)
-    return reduce(vectorized._logsumexp, x, axis, keepdims, where)
+    _thread_count(threads, 1)
+    return reduce(_logsumexp_core(isa), x, axis, keepdims, where)
 
 
 def softmax_vjp(

@@ -386,3 +386,74 @@ def test_top_level_has_logsumexp():
     backend = importlib.import_module(f"softmax_lib.{softmax_lib.BACKEND}")
     assert softmax_lib.logsumexp is backend.logsumexp
     np.testing.assert_allclose(softmax_lib.logsumexp([0.0, 0.0]), math.log(2), rtol=1e-15)
+
+
+# ---------------------------------------------------------------------------
+# The native module's masked and logsumexp C kernels (native/kernels_masked.c)
+
+
+def native_isas_with_masked_kernels():
+    try:
+        from softmax_lib import native
+    except ImportError:
+        return []
+    return [isa for isa in native.available_isas() if isa in ("scalar", "avx2")]
+
+
+@pytest.mark.parametrize("isa", native_isas_with_masked_kernels())
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_native_masked_calls_run_in_c(isa, dtype, monkeypatch):
+    from softmax_lib import native
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the NumPy fallback ran")
+
+    for name in ("_softmax", "_log_softmax", "_logsumexp"):
+        monkeypatch.setattr(vectorized, name, refuse)
+    rng = np.random.default_rng(30)
+    # lengths around the AVX2 blocks (8 float32, 4 float64 lanes) and their tails
+    for n in [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33]:
+        x = rng.normal(scale=3.0, size=(5, n)).astype(dtype)
+        mask = rng.random((5, n)) < 0.6
+        mask[0] = False
+        mask[1, 0] = True
+        y = native.softmax(x, where=mask, isa=isa)
+        log_y = native.log_softmax(x, where=mask, isa=isa)
+        lse = native.logsumexp(x, where=mask, isa=isa)
+        monkeypatch.undo()  # the references below use the NumPy code
+        assert_close(y, subset_reference("softmax", x, mask), dtype, n)
+        assert_close(log_y, subset_reference("log_softmax", x, mask), dtype, n)
+        assert lse[0] == -np.inf
+        want = [
+            vectorized.logsumexp(x[r][mask[r]].astype(np.float64)) for r in range(1, 5)
+        ]  # bound: test_logsumexp_cases
+        assert_close(lse[1:], want, dtype, n, scale=2.0)
+        assert_close(native.logsumexp(x, isa=isa), vectorized.logsumexp(x), dtype, n, 2.0, 2)
+        for name in ("_softmax", "_log_softmax", "_logsumexp"):
+            monkeypatch.setattr(vectorized, name, refuse)
+
+
+@pytest.mark.parametrize("isa", native_isas_with_masked_kernels())
+def test_native_masked_layouts(isa):
+    # The mask read in place with a row stride of 0 (broadcast rows), copied when its
+    # rows are not contiguous ((B, 1) broadcast, a transposed mask), along axis 0,
+    # and a strided input: each as the NumPy code computes it.
+    from softmax_lib import native
+
+    rng = np.random.default_rng(31)
+    base = rng.normal(size=(12, 20))
+    x = base[::2, 1::2]  # strided, (6, 10)
+    for mask in [
+        rng.random(10) < 0.5,
+        rng.random((6, 1)) < 0.5,
+        (rng.random((10, 6)) < 0.5).T,
+        np.ones((6, 10), bool),
+    ]:
+        for axis in (-1, 0):
+            m = mask if axis == -1 or mask.ndim == 2 else mask[:6, None]
+            for name in FORWARD + ["logsumexp"]:
+                got = getattr(native, name)(x, axis=axis, where=m, isa=isa)
+                want = getattr(vectorized, name)(x, axis=axis, where=m)
+                assert np.array_equal(np.isneginf(got), np.isneginf(want)), name
+                finite = np.isfinite(want)
+                assert_close(got[finite], want[finite], np.float64, 10, scale=2.0, sources=2)
