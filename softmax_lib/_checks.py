@@ -10,6 +10,7 @@ arguments to that form and the result back.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable
@@ -268,6 +269,29 @@ def reduce(core: Core, x, axis, keepdims: bool, where) -> np.ndarray:
     if not keepdims:
         result = result.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
     return _deliver(result, None, dtype)
+
+
+def along_one_axis(func: Core) -> Core:
+    """Decorator: `func(x, axis, out, where)`, written for one int `axis`, `x`
+    float32/64 at least 1-d, `where` None or a boolean array of x's shape, becomes
+    the public function for any valid call (:func:`forward`). Its source stays
+    the computation (the book includes it); its docstring and signature are kept."""
+
+    @functools.wraps(func)
+    def public(x, axis=-1, out=None, where=None):
+        return forward(func, x, axis, out, where)
+
+    return public
+
+
+def vjp_along_one_axis(func: Core) -> Core:
+    """:func:`along_one_axis` for the VJPs ``func(y, dy, axis, out, where)`` (:func:`backward`)."""
+
+    @functools.wraps(func)
+    def public(y, dy, axis=-1, out=None, where=None):
+        return backward(func, y, dy, axis, out, where)
+
+    return public
 
 
 def jacobian_args(y, axis) -> tuple[np.ndarray, int, np.dtype]:

@@ -23,14 +23,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._checks import (
-    backward,
+    along_one_axis,
     copy_into,
     detach,
-    forward,
     jacobian_args,
     jacobian_shape,
     overlaps_itself,
     reduce,
+    vjp_along_one_axis,
 )
 
 Axis = int | tuple[int, ...] | None
@@ -156,42 +156,15 @@ def jacobian_row(s):
     return jac
 
 
-def _rowwise(row_func, arrays, axis, out, mask, fill):
-    """Apply `row_func` to the lists of each slice of `arrays` along `axis` into `out`.
-
-    With a `mask`, `row_func` sees only the entries inside it, and the others
-    get `fill`.
-    """
-    if out is None:
-        out = np.empty_like(arrays[0])
-    elif overlaps_itself(out):  # an as_strided out: as if the inputs were copied first
-        return copy_into(out, _rowwise(row_func, arrays, axis, None, mask, fill))
-    arrays = [detach(a, out) for a in arrays]  # out overlapping elsewhere: read a copy
-    for _, row in slices_along(arrays[0].shape, axis):
-        if mask is None:
-            out[row] = row_func(*(a[row].tolist() for a in arrays))
-        else:
-            keep = mask[row]
-            values = np.full(keep.shape, fill, dtype=out.dtype)
-            values[keep] = row_func(*(a[row][keep].tolist() for a in arrays))
-            out[row] = values
-    return out
-
-
-def _softmax(x, axis, out, mask):
-    return _rowwise(softmax_row, [x], axis, out, mask, 0.0)
-
-
-def _log_softmax(x, axis, out, mask):
-    return _rowwise(log_softmax_row, [x], axis, out, mask, -math.inf)
-
-
-def _softmax_vjp(y, dy, axis, out, mask):
-    return _rowwise(softmax_vjp_row, [y, dy], axis, out, mask, 0.0)
-
-
-def _log_softmax_vjp(y, dy, axis, out, mask):
-    return _rowwise(log_softmax_vjp_row, [y, dy], axis, out, mask, 0.0)
+def on_slice(row_func, row, where, fill, *arrays):
+    """`row_func` on the lists of the slice `row` of `arrays`; with a mask `where`,
+    on the entries inside it only, the others of the slice getting `fill`."""
+    if where is None:
+        return row_func(*(a[row].tolist() for a in arrays))
+    keep = where[row]
+    values = np.full(keep.shape, fill)
+    values[keep] = row_func(*(a[row][keep].tolist() for a in arrays))
+    return values
 
 
 def _logsumexp(x, axis, mask):
@@ -203,6 +176,7 @@ def _logsumexp(x, axis, mask):
     return result
 
 
+@along_one_axis
 def softmax(
     x: ArrayLike,
     axis: Axis = -1,
@@ -214,7 +188,8 @@ def softmax(
     Parameters
     ----------
     x : array_like
-        Logits. float32 stays float32; integers are promoted to float64.
+        Logits. float16/32/64 keep their dtype (float16 computed in float32);
+        integers give float64.
     axis : int, tuple of ints or None, optional
         Axis or axes to normalise over (default: the last); None: all of them,
         as one slice.
@@ -239,9 +214,17 @@ def softmax(
     >>> softmax([1.0, 2.0])
     array([0.26894142, 0.73105858])
     """
-    return forward(_softmax, x, axis, out, where)
+    if out is None:
+        out = np.empty_like(x)
+    elif overlaps_itself(out):  # an as_strided out: as if x were copied first
+        return copy_into(out, softmax(x, axis, where=where))
+    x = detach(x, out)  # out overlapping x elsewhere than row for row: read a copy
+    for _, row in slices_along(x.shape, axis):
+        out[row] = on_slice(softmax_row, row, where, 0.0, x)
+    return out
 
 
+@along_one_axis
 def log_softmax(
     x: ArrayLike,
     axis: Axis = -1,
@@ -253,7 +236,8 @@ def log_softmax(
     Parameters
     ----------
     x : array_like
-        Logits. float32 stays float32; integers are promoted to float64.
+        Logits. float16/32/64 keep their dtype (float16 computed in float32);
+        integers give float64.
     axis : int, tuple of ints or None, optional
         Axis or axes to normalise over (default: the last); None: all of them,
         as one slice.
@@ -279,7 +263,14 @@ def log_softmax(
     >>> log_softmax([1000.0, 0.0])
     array([    0., -1000.])
     """
-    return forward(_log_softmax, x, axis, out, where)
+    if out is None:
+        out = np.empty_like(x)
+    elif overlaps_itself(out):  # an as_strided out: as if x were copied first
+        return copy_into(out, log_softmax(x, axis, where=where))
+    x = detach(x, out)  # out overlapping x elsewhere than row for row: read a copy
+    for _, row in slices_along(x.shape, axis):
+        out[row] = on_slice(log_softmax_row, row, where, -math.inf, x)
+    return out
 
 
 def logsumexp(
@@ -313,6 +304,7 @@ def logsumexp(
     return reduce(_logsumexp, x, axis, keepdims, where)
 
 
+@vjp_along_one_axis
 def softmax_vjp(
     y: ArrayLike,
     dy: ArrayLike,
@@ -349,9 +341,17 @@ def softmax_vjp(
     >>> softmax_vjp(softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.19661193, -0.19661193])
     """
-    return backward(_softmax_vjp, y, dy, axis, out, where)
+    if out is None:
+        out = np.empty_like(y)
+    elif overlaps_itself(out):  # an as_strided out: as if y, dy were copied first
+        return copy_into(out, softmax_vjp(y, dy, axis, where=where))
+    y, dy = detach(y, out), detach(dy, out)
+    for _, row in slices_along(y.shape, axis):
+        out[row] = on_slice(softmax_vjp_row, row, where, 0.0, y, dy)
+    return out
 
 
+@vjp_along_one_axis
 def log_softmax_vjp(
     y: ArrayLike,
     dy: ArrayLike,
@@ -388,7 +388,14 @@ def log_softmax_vjp(
     >>> log_softmax_vjp(log_softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.73105858, -0.73105858])
     """
-    return backward(_log_softmax_vjp, y, dy, axis, out, where)
+    if out is None:
+        out = np.empty_like(y)
+    elif overlaps_itself(out):  # an as_strided out: as if y, dy were copied first
+        return copy_into(out, log_softmax_vjp(y, dy, axis, where=where))
+    y, dy = detach(y, out), detach(dy, out)
+    for _, row in slices_along(y.shape, axis):
+        out[row] = on_slice(log_softmax_vjp_row, row, where, 0.0, y, dy)
+    return out
 
 
 def softmax_jacobian(y: ArrayLike, axis: int = -1) -> NDArray[np.floating]:

@@ -478,7 +478,7 @@ def _forward_core(name, isa, threads):
         code = _isa_code(isa)
         _thread_count(threads, 1)  # checked as for any other call
         if code == lib.SM_ISA_NEON:
-            return getattr(vectorized, "_" + name)(x, axis, out, mask)
+            return getattr(vectorized, name).__wrapped__(x, axis, out, mask)
         return _run_masked(name, x, axis, out, mask, code)
 
     return core
@@ -524,7 +524,7 @@ def _backward_core(name, isa, threads):
         if mask is None:
             return _run(name, (y, dy), axis, out, isa, threads)
         _isa_code(isa), _thread_count(threads, 1)
-        return getattr(vectorized, "_" + name)(y, dy, axis, out, mask)
+        return getattr(vectorized, name).__wrapped__(y, dy, axis, out, mask)
 
     return core
 

@@ -21,12 +21,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._checks import (
-    backward,
+    along_one_axis,
     copy_into,
-    forward,
     jacobian_args,
     overlaps_itself,
     reduce,
+    vjp_along_one_axis,
 )
 
 __all__ = [
@@ -56,21 +56,6 @@ def _safe_max(x, axis):
     return np.max(x, axis=axis, keepdims=True, initial=-np.inf)
 
 
-def _softmax(x, axis, out, mask):
-    if x.size == 0:
-        return np.empty_like(x) if out is None else out
-    if mask is not None:
-        return _finish(out, _masked_softmax(x, axis, mask))
-    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
-        return copy_into(out, _softmax(x, axis, None, None))
-    m = np.max(x, axis=axis, keepdims=True)
-    with np.errstate(invalid="ignore"):  # -inf - -inf in an all--inf slice -> NaN
-        out = np.subtract(x, m, out=out)
-    np.exp(out, out=out)
-    out /= np.sum(out, axis=axis, keepdims=True)
-    return out
-
-
 def _masked_softmax(x, axis, mask):
     """Softmax of the entries in `mask`, 0 elsewhere; a slice with none: zeros."""
     xm = _masked(x, mask)
@@ -84,26 +69,6 @@ def _masked_softmax(x, axis, mask):
     result = np.zeros_like(x)
     np.divide(e, total, out=result, where=mask)
     return result
-
-
-def _log_softmax(x, axis, out, mask):
-    if x.size == 0:
-        return np.empty_like(x) if out is None else out
-    if mask is not None:
-        return _finish(out, _masked_log_softmax(x, axis, mask))
-    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
-        return copy_into(out, _log_softmax(x, axis, None, None))
-    m = np.max(x, axis=axis, keepdims=True)
-    with np.errstate(invalid="ignore"):  # -inf - -inf, inf - inf: NaN rows
-        out = np.subtract(x, m, out=out)
-        top = out == 0  # the maxima: exp(0) = 1 each (none in a NaN row)
-        terms = np.exp(out)
-        terms[top] = 0.0
-        # rest = the others' sum, plus 1 for each maximum but one
-        rest = np.sum(terms, axis=axis, keepdims=True)
-        rest += np.sum(top, axis=axis, keepdims=True, dtype=x.dtype) - 1
-        out -= np.log1p(rest)
-    return out
 
 
 def _masked_log_softmax(x, axis, mask):
@@ -141,56 +106,7 @@ def _logsumexp(x, axis, mask):
     return np.where(np.isfinite(m), lse, m)
 
 
-def _softmax_vjp(y, dy, axis, out, mask):
-    if y.size == 0:
-        return np.empty_like(y) if out is None else out
-    if mask is not None:  # entries outside the mask take no part (inf * 0 there: ignored)
-        with np.errstate(invalid="ignore", over="ignore"):
-            dot = np.expand_dims(np.sum(y * dy, axis=axis, where=mask), axis)
-            result = np.zeros_like(y)
-            np.multiply(y, dy - dot, out=result, where=mask)
-        return _finish(out, result)
-    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
-        return copy_into(out, _softmax_vjp(y, dy, axis, None, None))
-    dot = np.expand_dims(np.vecdot(y, dy, axis=axis), axis)  # <s, g> per slice
-    if out is None:
-        out = dy - dot
-        out *= y
-    elif np.shares_memory(out, y):  # writing dy - dot into out would destroy y
-        np.multiply(y, dy - dot, out=out)
-    else:
-        np.subtract(dy, dot, out=out)
-        out *= y
-    return out
-
-
-def _log_softmax_vjp(y, dy, axis, out, mask):
-    if y.size == 0:
-        return np.empty_like(y) if out is None else out
-    if mask is not None:
-        # Outside the mask y is -inf; the result there is 0 whatever y holds.
-        ym, dym = np.where(mask, y, -np.inf), np.where(mask, dy, 0)
-        result = _log_softmax_vjp(ym, dym, axis, None, None)
-        result[~mask] = 0.0
-        return _finish(out, result.astype(y.dtype, copy=False))
-    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
-        return copy_into(out, _log_softmax_vjp(y, dy, axis, None, None))
-    total = np.sum(dy, axis=axis, keepdims=True)
-    # exp(y) near 1 (y > -ln 2, at most one entry per slice: the top class) would
-    # round away the 1 - exp(y) the result is made of: there, expm1 keeps it.
-    top = y > -np.log(2.0)
-    fixed = None
-    if top.any():  # computed before out is written: out may be y or dy
-        t = np.broadcast_to(total, y.shape)[top]
-        fixed = (dy[top] - t) - np.expm1(y[top]) * t
-    s = np.exp(y)  # computed before out is written: out may be y
-    s *= total
-    out = np.subtract(dy, s, out=out)
-    if fixed is not None:
-        out[top] = fixed
-    return out
-
-
+@along_one_axis
 def softmax(
     x: ArrayLike,
     axis: Axis = -1,
@@ -202,7 +118,8 @@ def softmax(
     Parameters
     ----------
     x : array_like
-        Logits. float32 stays float32; integers are promoted to float64.
+        Logits. float16/32/64 keep their dtype (float16 computed in float32);
+        integers give float64.
     axis : int, tuple of ints or None, optional
         Axis or axes to normalise over (default: the last); None: all of them,
         as one slice.
@@ -235,9 +152,21 @@ def softmax(
     >>> softmax([1000.0, 0.0])
     array([1., 0.])
     """
-    return forward(_softmax, x, axis, out, where)
+    if x.size == 0:
+        return np.empty_like(x) if out is None else out
+    if where is not None:
+        return _finish(out, _masked_softmax(x, axis, where))
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, softmax(x, axis))
+    m = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore"):  # -inf - -inf in an all--inf slice -> NaN
+        out = np.subtract(x, m, out=out)
+    np.exp(out, out=out)
+    out /= np.sum(out, axis=axis, keepdims=True)
+    return out
 
 
+@along_one_axis
 def log_softmax(
     x: ArrayLike,
     axis: Axis = -1,
@@ -249,7 +178,8 @@ def log_softmax(
     Parameters
     ----------
     x : array_like
-        Logits. float32 stays float32; integers are promoted to float64.
+        Logits. float16/32/64 keep their dtype (float16 computed in float32);
+        integers give float64.
     axis : int, tuple of ints or None, optional
         Axis or axes to normalise over (default: the last); None: all of them,
         as one slice.
@@ -289,7 +219,23 @@ def log_softmax(
     >>> log_softmax([40.0, 0.0])[0]
     np.float64(-4.248354255291589e-18)
     """
-    return forward(_log_softmax, x, axis, out, where)
+    if x.size == 0:
+        return np.empty_like(x) if out is None else out
+    if where is not None:
+        return _finish(out, _masked_log_softmax(x, axis, where))
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, log_softmax(x, axis))
+    m = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore"):  # -inf - -inf, inf - inf: NaN rows
+        out = np.subtract(x, m, out=out)
+        top = out == 0  # the maxima: exp(0) = 1 each (none in a NaN row)
+        terms = np.exp(out)
+        terms[top] = 0.0
+        # rest = the others' sum, plus 1 for each maximum but one
+        rest = np.sum(terms, axis=axis, keepdims=True)
+        rest += np.sum(top, axis=axis, keepdims=True, dtype=x.dtype) - 1
+        out -= np.log1p(rest)
+    return out
 
 
 def logsumexp(
@@ -331,6 +277,7 @@ def logsumexp(
     return reduce(_logsumexp, x, axis, keepdims, where)
 
 
+@vjp_along_one_axis
 def softmax_vjp(
     y: ArrayLike,
     dy: ArrayLike,
@@ -377,9 +324,29 @@ def softmax_vjp(
     The elementwise "derivative" ``y * (1 - y) * dy`` keeps only J's diagonal
     and gives ``[0.19661193, 0.]`` here: wrong.
     """
-    return backward(_softmax_vjp, y, dy, axis, out, where)
+    if y.size == 0:
+        return np.empty_like(y) if out is None else out
+    if where is not None:  # entries outside the mask take no part (inf * 0 there: ignored)
+        with np.errstate(invalid="ignore", over="ignore"):
+            dot = np.expand_dims(np.sum(y * dy, axis=axis, where=where), axis)
+            result = np.zeros_like(y)
+            np.multiply(y, dy - dot, out=result, where=where)
+        return _finish(out, result)
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, softmax_vjp(y, dy, axis))
+    dot = np.expand_dims(np.vecdot(y, dy, axis=axis), axis)  # <s, g> per slice
+    if out is None:
+        out = dy - dot
+        out *= y
+    elif np.shares_memory(out, y):  # writing dy - dot into out would destroy y
+        np.multiply(y, dy - dot, out=out)
+    else:
+        np.subtract(dy, dot, out=out)
+        out *= y
+    return out
 
 
+@vjp_along_one_axis
 def log_softmax_vjp(
     y: ArrayLike,
     dy: ArrayLike,
@@ -419,7 +386,30 @@ def log_softmax_vjp(
     >>> log_softmax_vjp(log_softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.73105858, -0.73105858])
     """
-    return backward(_log_softmax_vjp, y, dy, axis, out, where)
+    if y.size == 0:
+        return np.empty_like(y) if out is None else out
+    if where is not None:
+        # Outside the mask y is -inf; the result there is 0 whatever y holds.
+        ym, dym = np.where(where, y, -np.inf), np.where(where, dy, 0)
+        result = log_softmax_vjp(ym, dym, axis)
+        result[~where] = 0.0
+        return _finish(out, result.astype(y.dtype, copy=False))
+    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+        return copy_into(out, log_softmax_vjp(y, dy, axis))
+    total = np.sum(dy, axis=axis, keepdims=True)
+    # exp(y) near 1 (y > -ln 2, at most one entry per slice: the top class) would
+    # round away the 1 - exp(y) the result is made of: there, expm1 keeps it.
+    top = y > -np.log(2.0)
+    fixed = None
+    if top.any():  # computed before out is written: out may be y or dy
+        t = np.broadcast_to(total, y.shape)[top]
+        fixed = (dy[top] - t) - np.expm1(y[top]) * t
+    s = np.exp(y)  # computed before out is written: out may be y
+    s *= total
+    out = np.subtract(dy, s, out=out)
+    if fixed is not None:
+        out[top] = fixed
+    return out
 
 
 def softmax_jacobian(y: ArrayLike, axis: int = -1) -> NDArray[np.floating]:

@@ -408,7 +408,7 @@ def test_native_masked_calls_run_in_c(isa, dtype, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the NumPy fallback ran")
 
-    for name in ("_softmax", "_log_softmax", "_logsumexp"):
+    for name in ("_masked_softmax", "_masked_log_softmax", "_logsumexp"):
         monkeypatch.setattr(vectorized, name, refuse)
     rng = np.random.default_rng(30)
     # lengths around the AVX2 blocks (8 float32, 4 float64 lanes) and their tails
@@ -429,7 +429,7 @@ def test_native_masked_calls_run_in_c(isa, dtype, monkeypatch):
         ]  # bound: test_logsumexp_cases
         assert_close(lse[1:], want, dtype, n, scale=2.0)
         assert_close(native.logsumexp(x, isa=isa), vectorized.logsumexp(x), dtype, n, 2.0, 2)
-        for name in ("_softmax", "_log_softmax", "_logsumexp"):
+        for name in ("_masked_softmax", "_masked_log_softmax", "_logsumexp"):
             monkeypatch.setattr(vectorized, name, refuse)
 
 
