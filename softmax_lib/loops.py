@@ -9,7 +9,7 @@ entries outside get the value of an empty softmax (0) or log-softmax (-inf).
 
 ``axis=None`` and tuples of axes (the slice is their product), 0-d input and
 float16 (computed here in double, returned as float16) are brought to one integer
-axis by :mod:`softmax_lib._checks`. What differs from SciPy's
+axis by ``softmax_lib._checks``. What differs from SciPy's
 ``scipy.special.softmax`` / ``log_softmax`` / ``logsumexp``: the default axis is
 -1 here (None there); ``where=``, ``out=`` and the VJPs exist here,
 ``logsumexp``'s ``b=`` and ``return_sign=`` do not.
@@ -276,7 +276,7 @@ def log_softmax(
 def logsumexp(
     x: ArrayLike, axis: Axis = -1, keepdims: bool = False, where: ArrayLike | None = None
 ) -> NDArray[np.floating]:
-    r"""``log(sum(exp(x)))`` along `axis`, one slice at a time (:func:`logsumexp_row`).
+    r"""``log(sum(exp(x)))`` along `axis`, one slice at a time (``logsumexp_row``).
 
     Parameters
     ----------

@@ -6,7 +6,7 @@ axis with ``keepdims=True`` to each reduction, and writes into ``out`` when give
 :func:`softmax_jacobian`, which exists for teaching and tests.
 
 ``axis`` is an int, a tuple of ints or None (all axes: the slice is their product;
-:mod:`softmax_lib._checks` moves them last and merges them); 0-d input is one
+``softmax_lib._checks`` moves them last and merges them); 0-d input is one
 slice of one element; float16 is computed in float32 and returned as float16;
 ``where=`` is a boolean mask (JAX's meaning). What differs from SciPy's
 ``scipy.special.softmax`` / ``log_softmax`` / ``logsumexp``: the default axis is
