@@ -130,6 +130,7 @@ lint-workflows: $(PY)
 CC       ?= cc
 TESTC_CFLAGS := -O2 -Wall -Wextra -Werror -Inative
 TESTC_SRC := native/dispatch.c native/kernels_scalar.c native/kernels_avx2.c native/kernels_neon.c \
+             native/kernels_masked.c \
              tests/c/test_kernels.c
 TESTC_LIBS := -lm -lpthread
 AARCH64_CC ?= aarch64-linux-gnu-gcc

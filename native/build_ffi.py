@@ -24,9 +24,17 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["dispatch.c", "kernels_scalar.c", "kernels_avx2.c", "kernels_neon.c"]
-# The one file with AVX2 code: MSVC has no per-function target attribute, so
+SOURCES = [
+    "dispatch.c",
+    "kernels_scalar.c",
+    "kernels_avx2.c",
+    "kernels_neon.c",
+    "kernels_masked.c",
+]
+# The file of AVX2 kernels: MSVC has no per-function target attribute, so
 # setup.py compiles it alone with /arch:AVX2 (dispatch still decides at run time).
+# kernels_masked.c mixes scalar and AVX2 code, so it gets no /arch (which would
+# let MSVC put AVX2 into its scalar code); MSVC compiles the intrinsics anyway.
 AVX2_SOURCE = "kernels_avx2.c"
 # No fast-math flags: with gcc they set flush-to-zero for the whole process
 # (tests/test_native.py checks that subnormals survive importing the library).

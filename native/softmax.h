@@ -155,6 +155,33 @@ int32_t sm_softmax_inner_f32(const float *x, float *out, size_t outer, size_t n,
 int32_t sm_log_softmax_inner_f32(const float *x, float *out, size_t outer, size_t n, size_t inner,
                                  int32_t isa);
 
+/* Masked softmax / log-softmax (where=, JAX's meaning): a row is its entries
+ * whose mask byte is nonzero; outside them softmax writes 0 and log-softmax
+ * -inf, and a row with no entry gives zeros / -inf (never NaN).
+ * @param w, w_stride the mask: n bytes per row (nonzero: take part), rows
+ *                    w_stride bytes apart (0: one mask row for every row); it
+ *                    must not overlap out
+ * Other parameters as sm_softmax_f32; out may equal x (same stride). Scalar and
+ * AVX2 kernels, one thread: SM_ISA_NEON returns SM_ERR_ISA_UNAVAILABLE, and
+ * SM_ISA_AUTO is AVX2 or scalar. @return the sm_isa used, or a negative sm_error */
+int32_t sm_softmax_masked_f32(const float *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride,
+                              float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+int32_t sm_softmax_masked_f64(const double *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride,
+                              double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+int32_t sm_log_softmax_masked_f32(const float *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride,
+                                  float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+int32_t sm_log_softmax_masked_f64(const double *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride,
+                                  double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+
+/* out[r * out_stride] = log(sum(exp(x))) of row r (of its masked-in entries when
+ * w is not NULL), as m + log1p(rest) with the maxima counted apart; NaN in a row
+ * gives NaN, else +inf gives +inf; only -inf, or no entry (n may be 0), -inf.
+ * out must not overlap x. ISAs and return as sm_softmax_masked_f32. */
+int32_t sm_logsumexp_f32(const float *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride,
+                         float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+int32_t sm_logsumexp_f64(const double *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride,
+                         double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+
 /* out[i] = exp(x[i]) with the exp the given ISA's kernels use (libm for scalar);
  * for accuracy measurements. @param n number of elements; out may equal x.
  * @return the sm_isa used, or a negative sm_error */

@@ -1,4 +1,4 @@
-"""softmax_lib: softmax, log-softmax and their vector-Jacobian products.
+"""softmax_lib: softmax, log-softmax, logsumexp and their vector-Jacobian products.
 
 The top-level functions are those of the fastest module available: the native C
 library (AVX2+FMA when the CPU has it) if it was built, else vectorized NumPy.
@@ -6,6 +6,13 @@ library (AVX2+FMA when the CPU has it) if it was built, else vectorized NumPy.
 live in :mod:`softmax_lib.loops`, :mod:`softmax_lib.vectorized` and
 :mod:`softmax_lib.native`. The activation and loss classes of the loss-agnostic
 layer protocol are here too (:mod:`softmax_lib.layers`, :mod:`softmax_lib.losses`).
+
+What differs from SciPy's ``scipy.special.softmax`` / ``log_softmax`` /
+``logsumexp``: the default ``axis`` is -1 here, None (all elements) there; both
+take None and tuples of axes. ``where=`` (a mask, JAX's meaning), ``out=`` and
+the VJPs exist here; ``logsumexp``'s ``b=`` and ``return_sign=`` do not. A bad
+axis raises NumPy's ``AxisError`` in both. The API page compares the conventions
+with PyTorch and JAX too.
 """
 
 import warnings
@@ -35,8 +42,10 @@ except ImportError as exc:  # not compiled (no C compiler at install): NumPy is 
         stacklevel=2,
     )
 
+# The functions themselves (annotated in their modules: ArrayLike in, NDArray out).
 softmax = _fastest.softmax
 log_softmax = _fastest.log_softmax
+logsumexp = _fastest.logsumexp
 softmax_vjp = _fastest.softmax_vjp
 log_softmax_vjp = _fastest.log_softmax_vjp
 softmax_jacobian = _fastest.softmax_jacobian
@@ -56,6 +65,7 @@ from .losses import (  # noqa: E402
 __all__ = [
     "softmax",
     "log_softmax",
+    "logsumexp",
     "softmax_vjp",
     "log_softmax_vjp",
     "softmax_jacobian",

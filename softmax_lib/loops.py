@@ -1,20 +1,50 @@
-"""Softmax, log-softmax, their vector-Jacobian products and the Jacobian as plain loops.
+"""Softmax, log-softmax, logsumexp, the vector-Jacobian products and the Jacobian as plain loops.
 
 Written to teach, not to be fast: every 1-D slice along ``axis`` is read into a
 list of Python floats, computed with one loop per idea, and written back. The
 arithmetic is in double precision; a float32 result is rounded once when stored.
 Reading a whole slice before writing any of it is what lets ``out`` be the input.
+With ``where=``, a slice is the list of its entries inside the mask, and the
+entries outside get the value of an empty softmax (0) or log-softmax (-inf).
+
+``axis=None`` and tuples of axes (the slice is their product), 0-d input and
+float16 (computed here in double, returned as float16) are brought to one integer
+axis by ``softmax_lib._checks``. What differs from SciPy's
+``scipy.special.softmax`` / ``log_softmax`` / ``logsumexp``: the default axis is
+-1 here (None there); ``where=``, ``out=`` and the VJPs exist here,
+``logsumexp``'s ``b=`` and ``return_sign=`` do not.
 """
+
+from __future__ import annotations
 
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from ._checks import copy_into, detach, jacobian_shape, overlaps_itself, prepare, prepare_vjp
+from ._checks import (
+    along_one_axis,
+    copy_into,
+    detach,
+    jacobian_args,
+    jacobian_shape,
+    overlaps_itself,
+    reduce,
+    vjp_along_one_axis,
+)
+
+Axis = int | tuple[int, ...] | None
 
 LN2 = math.log(2.0)  # exp(y) > 1/2 where y > -LN2
 
-__all__ = ["softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian"]
+__all__ = [
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "softmax_vjp",
+    "log_softmax_vjp",
+    "softmax_jacobian",
+]
 
 
 def slices_along(shape, axis):
@@ -67,6 +97,30 @@ def log_softmax_row(x):
     return [(v - m) - log_total for v in x]  # 3. subtract; x - m first keeps it exact
 
 
+def logsumexp_row(x):
+    """``log(sum(exp(x)))`` of a list of floats: ``m + log1p(rest)``, as in
+    :func:`log_softmax_row` (whose top class is ``m - logsumexp``).
+
+    SciPy's rules where the max is not finite: NaN anywhere gives NaN; else
+    ``+inf`` gives ``+inf``; only ``-inf``, or an empty list (a sum of nothing is
+    0), gives ``-inf``.
+    """
+    if not x:
+        return -math.inf
+    if any(math.isnan(v) for v in x):
+        return math.nan
+    m = max(x)  # 1. the max
+    if math.isinf(m):
+        return m
+    rest, skipped = 0.0, False
+    for v in x:  # 2. the shifted exponentials, except one maximum's exp(0) = 1
+        if v == m and not skipped:
+            skipped = True
+            continue
+        rest += math.exp(v - m)
+    return m + math.log1p(rest)  # 3. log(sum) = m + log(1 + rest)
+
+
 def softmax_vjp_row(s, g):
     """``J^T g`` for one row: the dot ``<s, g>`` once, then ``s_i (g_i - <s, g>)``."""
     dot = 0.0
@@ -102,17 +156,48 @@ def jacobian_row(s):
     return jac
 
 
-def softmax(x, axis=-1, out=None):
+def on_slice(row_func, row, where, fill, *arrays):
+    """`row_func` on the lists of the slice `row` of `arrays`; with a mask `where`,
+    on the entries inside it only, the others of the slice getting `fill`."""
+    if where is None:
+        return row_func(*(a[row].tolist() for a in arrays))
+    keep = where[row]
+    values = np.full(keep.shape, fill)
+    values[keep] = row_func(*(a[row][keep].tolist() for a in arrays))
+    return values
+
+
+def _logsumexp(x, axis, mask):
+    """logsumexp along `axis`, which is kept with length 1."""
+    result = np.empty(x.shape[:axis] + (1,) + x.shape[axis + 1 :], dtype=x.dtype)
+    for index, row in slices_along(x.shape, axis):
+        values = x[row] if mask is None else x[row][mask[row]]
+        result[index[:axis] + (0,) + index[axis:]] = logsumexp_row(values.tolist())
+    return result
+
+
+@along_one_axis
+def softmax(
+    x: ArrayLike,
+    axis: Axis = -1,
+    out: NDArray[np.floating] | None = None,
+    where: ArrayLike | None = None,
+) -> NDArray[np.floating]:
     r"""Softmax along `axis`, one slice at a time.
 
     Parameters
     ----------
     x : array_like
-        Logits. float32 stays float32; integers are promoted to float64.
-    axis : int, optional
-        Axis to normalise over (default: the last).
+        Logits. float16/32/64 keep their dtype (float16 computed in float32);
+        integers give float64.
+    axis : int, tuple of ints or None, optional
+        Axis or axes to normalise over (default: the last); None: all of them,
+        as one slice.
     out : ndarray, optional
         Where to write the result; same shape and dtype as the result. May be `x`.
+    where : array_like of bool, optional
+        Mask broadcastable to `x`: only the entries where it is True take part;
+        the result is 0 elsewhere, and throughout a slice with no entry.
 
     Returns
     -------
@@ -129,28 +214,38 @@ def softmax(x, axis=-1, out=None):
     >>> softmax([1.0, 2.0])
     array([0.26894142, 0.73105858])
     """
-    x, axis, out = prepare(x, axis, out)
     if out is None:
         out = np.empty_like(x)
     elif overlaps_itself(out):  # an as_strided out: as if x were copied first
-        return copy_into(out, softmax(x, axis))
+        return copy_into(out, softmax(x, axis, where=where))
     x = detach(x, out)  # out overlapping x elsewhere than row for row: read a copy
     for _, row in slices_along(x.shape, axis):
-        out[row] = softmax_row(x[row].tolist())
+        out[row] = on_slice(softmax_row, row, where, 0.0, x)
     return out
 
 
-def log_softmax(x, axis=-1, out=None):
+@along_one_axis
+def log_softmax(
+    x: ArrayLike,
+    axis: Axis = -1,
+    out: NDArray[np.floating] | None = None,
+    where: ArrayLike | None = None,
+) -> NDArray[np.floating]:
     r"""Log of the softmax along `axis`, one slice at a time.
 
     Parameters
     ----------
     x : array_like
-        Logits. float32 stays float32; integers are promoted to float64.
-    axis : int, optional
-        Axis to normalise over (default: the last).
+        Logits. float16/32/64 keep their dtype (float16 computed in float32);
+        integers give float64.
+    axis : int, tuple of ints or None, optional
+        Axis or axes to normalise over (default: the last); None: all of them,
+        as one slice.
     out : ndarray, optional
         Where to write the result; may be `x`.
+    where : array_like of bool, optional
+        Mask broadcastable to `x`: only the entries where it is True take part;
+        the result is ``-inf`` elsewhere, and throughout a slice with no entry.
 
     Returns
     -------
@@ -168,18 +263,55 @@ def log_softmax(x, axis=-1, out=None):
     >>> log_softmax([1000.0, 0.0])
     array([    0., -1000.])
     """
-    x, axis, out = prepare(x, axis, out)
     if out is None:
         out = np.empty_like(x)
     elif overlaps_itself(out):  # an as_strided out: as if x were copied first
-        return copy_into(out, log_softmax(x, axis))
+        return copy_into(out, log_softmax(x, axis, where=where))
     x = detach(x, out)  # out overlapping x elsewhere than row for row: read a copy
     for _, row in slices_along(x.shape, axis):
-        out[row] = log_softmax_row(x[row].tolist())
+        out[row] = on_slice(log_softmax_row, row, where, -math.inf, x)
     return out
 
 
-def softmax_vjp(y, dy, axis=-1, out=None):
+def logsumexp(
+    x: ArrayLike, axis: Axis = -1, keepdims: bool = False, where: ArrayLike | None = None
+) -> NDArray[np.floating]:
+    r"""``log(sum(exp(x)))`` along `axis`, one slice at a time (``logsumexp_row``).
+
+    Parameters
+    ----------
+    x : array_like
+        Logits. float16/32/64 keep their dtype; integers give float64.
+    axis : int, tuple of ints or None, optional
+        Axis or axes to reduce (default: the last); None: all of them.
+    keepdims : bool, optional
+        Keep the reduced axes as dimensions of length 1.
+    where : array_like of bool, optional
+        Mask broadcastable to `x`: only the entries where it is True are summed.
+
+    Returns
+    -------
+    ndarray
+        The shape of `x` without the reduced axes (0-d for a full reduction).
+        NaN in a slice gives NaN, else ``+inf`` gives ``+inf``; only ``-inf``,
+        or no entry, gives ``-inf`` (SciPy's rules).
+
+    Examples
+    --------
+    >>> logsumexp([1000.0, 1000.0])
+    array(1000.69314718)
+    """
+    return reduce(_logsumexp, x, axis, keepdims, where)
+
+
+@vjp_along_one_axis
+def softmax_vjp(
+    y: ArrayLike,
+    dy: ArrayLike,
+    axis: Axis = -1,
+    out: NDArray[np.floating] | None = None,
+    where: ArrayLike | None = None,
+) -> NDArray[np.floating]:
     r"""Vector-Jacobian product of softmax, ``y * (dy - sum(y * dy))``, slice by slice.
 
     Parameters
@@ -188,10 +320,12 @@ def softmax_vjp(y, dy, axis=-1, out=None):
         Softmax output.
     dy : array_like
         Upstream gradient ``dL/dy``, same shape as `y`.
-    axis : int, optional
-        The axis softmax was taken over (default: the last).
+    axis : int, tuple of ints or None, optional
+        The axis or axes softmax was taken over (default: the last).
     out : ndarray, optional
         Where to write the result; may be `y` or `dy`.
+    where : array_like of bool, optional
+        The mask the forward pass used; the gradient is 0 outside it.
 
     Returns
     -------
@@ -207,18 +341,24 @@ def softmax_vjp(y, dy, axis=-1, out=None):
     >>> softmax_vjp(softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.19661193, -0.19661193])
     """
-    y, dy, axis, out = prepare_vjp(y, dy, axis, out)
     if out is None:
         out = np.empty_like(y)
     elif overlaps_itself(out):  # an as_strided out: as if y, dy were copied first
-        return copy_into(out, softmax_vjp(y, dy, axis))
+        return copy_into(out, softmax_vjp(y, dy, axis, where=where))
     y, dy = detach(y, out), detach(dy, out)
     for _, row in slices_along(y.shape, axis):
-        out[row] = softmax_vjp_row(y[row].tolist(), dy[row].tolist())
+        out[row] = on_slice(softmax_vjp_row, row, where, 0.0, y, dy)
     return out
 
 
-def log_softmax_vjp(y, dy, axis=-1, out=None):
+@vjp_along_one_axis
+def log_softmax_vjp(
+    y: ArrayLike,
+    dy: ArrayLike,
+    axis: Axis = -1,
+    out: NDArray[np.floating] | None = None,
+    where: ArrayLike | None = None,
+) -> NDArray[np.floating]:
     r"""Vector-Jacobian product of log-softmax, ``dy - exp(y) * sum(dy)``, slice by slice.
 
     Parameters
@@ -227,10 +367,12 @@ def log_softmax_vjp(y, dy, axis=-1, out=None):
         Log-softmax output.
     dy : array_like
         Upstream gradient, same shape as `y`.
-    axis : int, optional
-        The axis log-softmax was taken over (default: the last).
+    axis : int, tuple of ints or None, optional
+        The axis or axes log-softmax was taken over (default: the last).
     out : ndarray, optional
         Where to write the result; may be `y` or `dy`.
+    where : array_like of bool, optional
+        The mask the forward pass used; the gradient is 0 outside it.
 
     Returns
     -------
@@ -246,18 +388,17 @@ def log_softmax_vjp(y, dy, axis=-1, out=None):
     >>> log_softmax_vjp(log_softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.73105858, -0.73105858])
     """
-    y, dy, axis, out = prepare_vjp(y, dy, axis, out)
     if out is None:
         out = np.empty_like(y)
     elif overlaps_itself(out):  # an as_strided out: as if y, dy were copied first
-        return copy_into(out, log_softmax_vjp(y, dy, axis))
+        return copy_into(out, log_softmax_vjp(y, dy, axis, where=where))
     y, dy = detach(y, out), detach(dy, out)
     for _, row in slices_along(y.shape, axis):
-        out[row] = log_softmax_vjp_row(y[row].tolist(), dy[row].tolist())
+        out[row] = on_slice(log_softmax_vjp_row, row, where, 0.0, y, dy)
     return out
 
 
-def softmax_jacobian(y, axis=-1):
+def softmax_jacobian(y: ArrayLike, axis: int = -1) -> NDArray[np.floating]:
     r"""The explicit softmax Jacobians, filled entry by entry.
 
     Parameters
@@ -265,7 +406,8 @@ def softmax_jacobian(y, axis=-1):
     y : array_like
         Softmax output.
     axis : int, optional
-        The axis softmax was taken over (default: the last).
+        The axis softmax was taken over (default: the last). One axis only:
+        None or a tuple raises ``TypeError``.
 
     Returns
     -------
@@ -279,8 +421,8 @@ def softmax_jacobian(y, axis=-1):
     array([[ 0.19661193, -0.19661193],
            [-0.19661193,  0.19661193]])
     """
-    y, axis, _ = prepare(y, axis, None, name="y")
+    y, axis, dtype = jacobian_args(y, axis)
     jac = np.empty(jacobian_shape(y.shape, axis), dtype=y.dtype)
     for index, row in slices_along(y.shape, axis):
         jac[index] = jacobian_row(y[row].tolist())
-    return jac
+    return jac.astype(dtype, copy=False)

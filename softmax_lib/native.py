@@ -13,21 +13,42 @@ has; any other value is ignored with a ``RuntimeWarning`` naming these).
 The C kernels work on rows: the softmax axis is moved last, and the array goes
 to C without a copy whenever its rows are contiguous and evenly spaced (any
 C-contiguous array, a slice of rows, ...). Other layouts are copied once. The GIL
-is released while the kernels run.
+is released while the kernels run. ``axis=None`` and tuples of axes move those
+axes last and merge them into one (a copy unless they already are last and
+contiguous), 0-d input is a row of one, float16 is computed by the float32
+kernels: the result is C-contiguous in each case.
+
+``where=`` in the forward functions and :func:`logsumexp` have their own C
+kernels (``native/kernels_masked.c``: scalar and AVX2, one thread; the mask is
+read in place, the input is not copied for it). Not in C: the VJPs with
+``where=``, anything masked with ``isa="neon"`` (no NEON masked kernels yet) and
+:func:`softmax_jacobian` run the NumPy code of :mod:`softmax_lib.vectorized`,
+with the same contract and bounds.
+
+What differs from SciPy's ``scipy.special.softmax`` / ``log_softmax`` /
+``logsumexp``: the default axis is -1 here (None there); ``where=``, ``out=``,
+``isa=``, ``threads=`` and the VJPs exist here, ``logsumexp``'s ``b=`` and
+``return_sign=`` do not; other array types are converted to NumPy.
 """
+
+from __future__ import annotations
 
 import os
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import vectorized
-from ._checks import copy_into, overlaps_itself, prepare, prepare_vjp
+from ._checks import backward, copy_into, forward, overlaps_itself, reduce
 from ._native import ffi, lib
+
+Axis = int | tuple[int, ...] | None
 
 __all__ = [
     "softmax",
     "log_softmax",
+    "logsumexp",
     "softmax_vjp",
     "log_softmax_vjp",
     "softmax_jacobian",
@@ -393,17 +414,144 @@ def _run(name, arrays, axis, out, isa, threads=None):
     return result if axis == a0.ndim - 1 else np.moveaxis(result, -1, axis)
 
 
-def softmax(x, axis=-1, out=None, *, isa="auto", threads=None):
+_MASKED = {
+    name: {
+        _F32: getattr(lib, f"sm_{name}_masked_f32"),
+        _F64: getattr(lib, f"sm_{name}_masked_f64"),
+    }
+    for name in ("softmax", "log_softmax")
+}
+_LOGSUMEXP = {_F32: lib.sm_logsumexp_f32, _F64: lib.sm_logsumexp_f64}
+
+
+def _mask_rows(mask, n):
+    """The boolean `mask` (axis last) as ``(rows, n)`` bytes C can read in place:
+    contiguous within a row, rows evenly spaced (0 apart when broadcast over
+    them); else a contiguous copy of the mask (never of the input)."""
+    try:
+        v = mask.reshape(-1, n, copy=False)
+    except ValueError:
+        v = None
+    if v is None or (n > 1 and v.strides[1] != 1):
+        v = np.ascontiguousarray(mask).reshape(-1, n)
+    return v
+
+
+def _run_masked(name, x, axis, out, mask, code):
+    """(log-)softmax of `x` along `axis` where `mask`, by the masked C kernels."""
+    if x.size == 0:
+        return np.empty_like(x) if out is None else out
+    (xv,) = _inputs((x,), axis)
+    rows, n = xv.shape
+    mv = _mask_rows(mask if axis == x.ndim - 1 else np.moveaxis(mask, axis, -1), n)
+    dest = np.empty((rows, n), x.dtype)
+    rc = _MASKED[name][x.dtype](
+        _pointer(xv),
+        xv.strides[0] // xv.itemsize,
+        _cast("uint8_t *", mv.__array_interface__["data"][0]),
+        mv.strides[0],
+        _from_buffer(_BUFFER[x.dtype], dest, True),
+        n,
+        rows,
+        n,
+        code,
+    )
+    _check_rc(rc, code)
+    moved = x.shape if axis == x.ndim - 1 else np.moveaxis(x, axis, -1).shape
+    result = dest.reshape(moved)
+    if axis != x.ndim - 1:
+        result = np.moveaxis(result, -1, axis)
+    if out is not None:
+        np.copyto(out, result)
+        return out
+    return np.ascontiguousarray(result)
+
+
+def _forward_core(name, isa, threads):
+    """The core that :func:`softmax_lib._checks.forward` calls: the C kernels
+    along one axis, the masked ones (one thread) for a `mask` -- NumPy's
+    :mod:`~softmax_lib.vectorized` code for ``isa="neon"``, which has none."""
+
+    def core(x, axis, out, mask):
+        if mask is None:
+            return _run(name, (x,), axis, out, isa, threads)
+        code = _isa_code(isa)
+        _thread_count(threads, 1)  # checked as for any other call
+        if code == lib.SM_ISA_NEON:
+            return getattr(vectorized, name).__wrapped__(x, axis, out, mask)
+        return _run_masked(name, x, axis, out, mask, code)
+
+    return core
+
+
+def _logsumexp_core(isa):
+    """The core of :func:`logsumexp` for :func:`softmax_lib._checks.reduce` (the
+    axis is last there): the C kernels; NumPy for ``isa="neon"`` and empty input."""
+    code = _isa_code(isa)
+
+    def core(x, axis, mask):
+        if code == lib.SM_ISA_NEON or x.size == 0:
+            return vectorized._logsumexp(x, axis, mask)
+        (xv,) = _inputs((x,), axis)
+        rows, n = xv.shape
+        result = np.empty(rows, x.dtype)
+        if mask is None:
+            w, ws = ffi.NULL, 0
+        else:
+            mv = _mask_rows(mask, n)
+            w, ws = _cast("uint8_t *", mv.__array_interface__["data"][0]), mv.strides[0]
+        rc = _LOGSUMEXP[x.dtype](
+            _pointer(xv),
+            xv.strides[0] // xv.itemsize,
+            w,
+            ws,
+            _from_buffer(_BUFFER[x.dtype], result, True),
+            1,
+            rows,
+            n,
+            code,
+        )
+        _check_rc(rc, code)
+        return result.reshape(x.shape[:-1] + (1,))
+
+    return core
+
+
+def _backward_core(name, isa, threads):
+    """:func:`_forward_core` for the VJPs."""
+
+    def core(y, dy, axis, out, mask):
+        if mask is None:
+            return _run(name, (y, dy), axis, out, isa, threads)
+        _isa_code(isa), _thread_count(threads, 1)
+        return getattr(vectorized, name).__wrapped__(y, dy, axis, out, mask)
+
+    return core
+
+
+def softmax(
+    x: ArrayLike,
+    axis: Axis = -1,
+    out: NDArray[np.floating] | None = None,
+    where: ArrayLike | None = None,
+    *,
+    isa: str = "auto",
+    threads: int | None = None,
+) -> NDArray[np.floating]:
     """Softmax along `axis`; see :func:`softmax_lib.vectorized.softmax`.
 
     Parameters
     ----------
     x : array_like
-        Logits. float32 stays float32; float16 becomes float32; integers float64.
-    axis : int, optional
-        Axis to normalise over (default: the last).
+        Logits. float16/32/64 keep their dtype (float16 computed in float32);
+        integers give float64.
+    axis : int, tuple of ints or None, optional
+        Axis or axes to normalise over (default: the last); None: all of them.
     out : ndarray, optional
         Where to write the result; may be `x`.
+    where : array_like of bool, optional
+        Mask broadcastable to `x` (the masked C kernels; one thread);
+        the result is 0 outside it and throughout a slice with no entry.
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use; ``ValueError`` if unavailable (see :func:`available_isas`).
     threads : int, optional
@@ -422,24 +570,34 @@ def softmax(x, axis=-1, out=None, *, isa="auto", threads=None):
     >>> softmax([1.0, 2.0])
     array([0.26894142, 0.73105858])
     """
-    result = _thin_forward(_SOFTMAX, x, axis, out, isa, threads)
+    result = None if where is not None else _thin_forward(_SOFTMAX, x, axis, out, isa, threads)
     if result is None:
-        x, axis, out = prepare(x, axis, out)
-        result = _run("softmax", (x,), axis, out, isa, threads)
+        result = forward(_forward_core("softmax", isa, threads), x, axis, out, where)
     return result
 
 
-def log_softmax(x, axis=-1, out=None, *, isa="auto", threads=None):
+def log_softmax(
+    x: ArrayLike,
+    axis: Axis = -1,
+    out: NDArray[np.floating] | None = None,
+    where: ArrayLike | None = None,
+    *,
+    isa: str = "auto",
+    threads: int | None = None,
+) -> NDArray[np.floating]:
     """Log-softmax along `axis`; see :func:`softmax_lib.vectorized.log_softmax`.
 
     Parameters
     ----------
     x : array_like
         Logits.
-    axis : int, optional
-        Axis to normalise over (default: the last).
+    axis : int, tuple of ints or None, optional
+        Axis or axes to normalise over (default: the last); None: all of them.
     out : ndarray, optional
         Where to write the result; may be `x`.
+    where : array_like of bool, optional
+        Mask broadcastable to `x` (the masked C kernels; one thread);
+        the result is ``-inf`` outside it and throughout a slice with no entry.
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
     threads : int, optional
@@ -459,14 +617,67 @@ def log_softmax(x, axis=-1, out=None, *, isa="auto", threads=None):
     >>> log_softmax([1000.0, 0.0])
     array([    0., -1000.])
     """
-    result = _thin_forward(_LOG_SOFTMAX, x, axis, out, isa, threads)
+    result = None if where is not None else _thin_forward(_LOG_SOFTMAX, x, axis, out, isa, threads)
     if result is None:
-        x, axis, out = prepare(x, axis, out)
-        result = _run("log_softmax", (x,), axis, out, isa, threads)
+        result = forward(_forward_core("log_softmax", isa, threads), x, axis, out, where)
     return result
 
 
-def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto", threads=None):
+def logsumexp(
+    x: ArrayLike,
+    axis: Axis = -1,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    *,
+    isa: str = "auto",
+    threads: int | None = None,
+) -> NDArray[np.floating]:
+    """``log(sum(exp(x)))`` along `axis`: :func:`softmax_lib.vectorized.logsumexp` in C.
+
+    The kernel's max and sum passes are those of log-softmax (``m + log1p(rest)``,
+    the maxima counted apart), on one thread; ``isa="neon"`` runs the NumPy code
+    (no NEON kernel yet). `threads` is checked and otherwise unused.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits.
+    axis : int, tuple of ints or None, optional
+        Axis or axes to reduce (default: the last); None: all of them.
+    keepdims : bool, optional
+        Keep the reduced axes as dimensions of length 1.
+    where : array_like of bool, optional
+        Mask broadcastable to `x`: only the entries where it is True are summed.
+    isa : {"auto", "avx2", "neon", "scalar"}, optional
+        Kernels to use.
+    threads : int, optional
+        Checked as for the other functions; one thread is used.
+
+    Returns
+    -------
+    ndarray
+        The shape of `x` without the reduced axes; SciPy's rules for NaN and
+        ``±inf``.
+
+    Examples
+    --------
+    >>> logsumexp([1000.0, 1000.0])
+    array(1000.69314718)
+    """
+    _thread_count(threads, 1)
+    return reduce(_logsumexp_core(isa), x, axis, keepdims, where)
+
+
+def softmax_vjp(
+    y: ArrayLike,
+    dy: ArrayLike,
+    axis: Axis = -1,
+    out: NDArray[np.floating] | None = None,
+    where: ArrayLike | None = None,
+    *,
+    isa: str = "auto",
+    threads: int | None = None,
+) -> NDArray[np.floating]:
     """Softmax VJP ``y * (dy - sum(y * dy))``; see :func:`softmax_lib.vectorized.softmax_vjp`.
 
     Parameters
@@ -475,10 +686,12 @@ def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto", threads=None):
         Softmax output.
     dy : array_like
         Upstream gradient, same shape as `y`.
-    axis : int, optional
-        The axis softmax was taken over (default: the last).
+    axis : int, tuple of ints or None, optional
+        The axis or axes softmax was taken over (default: the last).
     out : ndarray, optional
         Where to write the result; may be `y` or `dy`.
+    where : array_like of bool, optional
+        The forward pass's mask (computed by NumPy); the gradient is 0 outside it.
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
     threads : int, optional
@@ -496,14 +709,22 @@ def softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto", threads=None):
     >>> softmax_vjp(softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.19661193, -0.19661193])
     """
-    result = _thin_vjp(_SOFTMAX_VJP, y, dy, axis, out, isa, threads)
+    result = None if where is not None else _thin_vjp(_SOFTMAX_VJP, y, dy, axis, out, isa, threads)
     if result is None:
-        y, dy, axis, out = prepare_vjp(y, dy, axis, out)
-        result = _run("softmax_vjp", (y, dy), axis, out, isa, threads)
+        result = backward(_backward_core("softmax_vjp", isa, threads), y, dy, axis, out, where)
     return result
 
 
-def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto", threads=None):
+def log_softmax_vjp(
+    y: ArrayLike,
+    dy: ArrayLike,
+    axis: Axis = -1,
+    out: NDArray[np.floating] | None = None,
+    where: ArrayLike | None = None,
+    *,
+    isa: str = "auto",
+    threads: int | None = None,
+) -> NDArray[np.floating]:
     """Log-softmax VJP ``dy - exp(y) * sum(dy)``.
 
     The maths: :func:`softmax_lib.vectorized.log_softmax_vjp`.
@@ -514,10 +735,12 @@ def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto", threads=None):
         Log-softmax output.
     dy : array_like
         Upstream gradient, same shape as `y`.
-    axis : int, optional
-        The axis log-softmax was taken over (default: the last).
+    axis : int, tuple of ints or None, optional
+        The axis or axes log-softmax was taken over (default: the last).
     out : ndarray, optional
         Where to write the result; may be `y` or `dy`.
+    where : array_like of bool, optional
+        The forward pass's mask (computed by NumPy); the gradient is 0 outside it.
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
     threads : int, optional
@@ -535,14 +758,15 @@ def log_softmax_vjp(y, dy, axis=-1, out=None, *, isa="auto", threads=None):
     >>> log_softmax_vjp(log_softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.73105858, -0.73105858])
     """
-    result = _thin_vjp(_LOG_SOFTMAX_VJP, y, dy, axis, out, isa, threads)
+    result = None
+    if where is None:
+        result = _thin_vjp(_LOG_SOFTMAX_VJP, y, dy, axis, out, isa, threads)
     if result is None:
-        y, dy, axis, out = prepare_vjp(y, dy, axis, out)
-        result = _run("log_softmax_vjp", (y, dy), axis, out, isa, threads)
+        result = backward(_backward_core("log_softmax_vjp", isa, threads), y, dy, axis, out, where)
     return result
 
 
-def softmax_jacobian(y, axis=-1, *, isa="auto"):
+def softmax_jacobian(y: ArrayLike, axis: int = -1, *, isa: str = "auto") -> NDArray[np.floating]:
     """The explicit Jacobians ``diag(s) - s s^T``: :func:`softmax_lib.vectorized.softmax_jacobian`.
 
     Teaching and tests only, so computed in NumPy; `isa` is checked and ignored.
@@ -552,7 +776,7 @@ def softmax_jacobian(y, axis=-1, *, isa="auto"):
     y : array_like
         Softmax output.
     axis : int, optional
-        The axis softmax was taken over (default: the last).
+        The axis softmax was taken over (default: the last); one axis only.
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Accepted for a uniform signature.
 

@@ -1,29 +1,133 @@
-"""Softmax, log-softmax and their vector-Jacobian products in vectorized NumPy.
+"""Softmax, log-softmax, logsumexp and the vector-Jacobian products in vectorized NumPy.
 
-Every function works along one ``axis`` of an array of any shape, passing that
+Every function works along an ``axis`` of an array of any shape, passing that
 axis with ``keepdims=True`` to each reduction, and writes into ``out`` when given
 (``out`` may be the input itself). None of them forms an ``n x n`` matrix except
 :func:`softmax_jacobian`, which exists for teaching and tests.
+
+``axis`` is an int, a tuple of ints or None (all axes: the slice is their product;
+``softmax_lib._checks`` moves them last and merges them); 0-d input is one
+slice of one element; float16 is computed in float32 and returned as float16;
+``where=`` is a boolean mask (JAX's meaning). What differs from SciPy's
+``scipy.special.softmax`` / ``log_softmax`` / ``logsumexp``: the default axis is
+-1 here (None there); ``where=`` and the VJPs exist here, ``logsumexp``'s ``b=``
+and ``return_sign=`` do not; ``out=`` exists here; an array of another type (a
+torch tensor) is converted to NumPy here.
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from ._checks import copy_into, overlaps_itself, prepare, prepare_vjp
+from ._checks import (
+    along_one_axis,
+    copy_into,
+    jacobian_args,
+    overlaps_itself,
+    reduce,
+    vjp_along_one_axis,
+)
 
-__all__ = ["softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian"]
+__all__ = [
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "softmax_vjp",
+    "log_softmax_vjp",
+    "softmax_jacobian",
+]
+
+Axis = int | tuple[int, ...] | None
 
 
-def softmax(x, axis=-1, out=None):
+def _finish(out, result):
+    """`result` written into `out` if given, else `result`."""
+    return result if out is None else copy_into(out, result)
+
+
+def _masked(x, mask):
+    """`x` with the entries outside `mask` set to -inf (a new array)."""
+    return np.where(mask, x, -np.inf).astype(x.dtype, copy=False)
+
+
+def _safe_max(x, axis):
+    """The max along `axis` (keepdims); -inf for a slice of no entries."""
+    return np.max(x, axis=axis, keepdims=True, initial=-np.inf)
+
+
+def _masked_softmax(x, axis, mask):
+    """Softmax of the entries in `mask`, 0 elsewhere; a slice with none: zeros."""
+    xm = _masked(x, mask)
+    m = _safe_max(xm, axis)
+    empty = ~np.any(mask, axis=axis, keepdims=True)
+    m[empty] = 0.0  # no entry: every term exp(-inf) = 0, not exp(NaN)
+    with np.errstate(invalid="ignore"):  # unmasked entries all -inf: NaN, as without a mask
+        e = np.exp(xm - m)
+    total = np.sum(e, axis=axis, keepdims=True)
+    total[empty] = 1.0
+    result = np.zeros_like(x)
+    np.divide(e, total, out=result, where=mask)
+    return result
+
+
+def _masked_log_softmax(x, axis, mask):
+    """Log-softmax of the entries in `mask`, -inf elsewhere; a slice with none: -inf."""
+    xm = _masked(x, mask)
+    m = _safe_max(xm, axis)
+    empty = ~np.any(mask, axis=axis, keepdims=True)
+    m[empty] = 0.0
+    with np.errstate(invalid="ignore"):
+        d = xm - m
+        top = (d == 0) & mask
+        terms = np.exp(d)
+        terms[top] = 0.0
+        rest = np.sum(terms, axis=axis, keepdims=True)
+        rest += np.sum(top, axis=axis, keepdims=True, dtype=x.dtype) - 1
+        rest[empty] = 0.0  # log1p(-1) would be -inf and -inf - -inf NaN
+        d -= np.log1p(rest)
+    d[~mask] = -np.inf
+    return d
+
+
+def _logsumexp(x, axis, mask):
+    """log(sum(exp(x))) along `axis` (kept, length 1), SciPy's inf/NaN rules."""
+    xm = x if mask is None else _masked(x, mask)
+    m = _safe_max(xm, axis)  # NaN if the slice holds one; -inf if empty
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = xm - m  # NaN throughout a slice whose max is not finite: replaced below
+        top = d == 0
+        terms = np.exp(d)
+        terms[top] = 0.0
+        rest = np.sum(terms, axis=axis, keepdims=True)
+        rest += np.sum(top, axis=axis, keepdims=True, dtype=x.dtype) - 1
+        lse = m + np.log1p(rest)
+    # max +inf: +inf; max -inf (only -inf, or nothing): -inf; NaN anywhere: NaN
+    return np.where(np.isfinite(m), lse, m)
+
+
+@along_one_axis
+def softmax(
+    x: ArrayLike,
+    axis: Axis = -1,
+    out: NDArray[np.floating] | None = None,
+    where: ArrayLike | None = None,
+) -> NDArray[np.floating]:
     r"""Softmax along `axis`: ``exp(x - max) / sum(exp(x - max))``.
 
     Parameters
     ----------
     x : array_like
-        Logits. float32 stays float32; integers are promoted to float64.
-    axis : int, optional
-        Axis to normalise over (default: the last).
+        Logits. float16/32/64 keep their dtype (float16 computed in float32);
+        integers give float64.
+    axis : int, tuple of ints or None, optional
+        Axis or axes to normalise over (default: the last); None: all of them,
+        as one slice.
     out : ndarray, optional
         Where to write the result; same shape and dtype as the result. May be `x`.
+    where : array_like of bool, optional
+        Mask broadcastable to `x`: only the entries where it is True take part;
+        the result is 0 elsewhere, and throughout a slice with no entry.
 
     Returns
     -------
@@ -48,9 +152,10 @@ def softmax(x, axis=-1, out=None):
     >>> softmax([1000.0, 0.0])
     array([1., 0.])
     """
-    x, axis, out = prepare(x, axis, out)
     if x.size == 0:
         return np.empty_like(x) if out is None else out
+    if where is not None:
+        return _finish(out, _masked_softmax(x, axis, where))
     if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
         return copy_into(out, softmax(x, axis))
     m = np.max(x, axis=axis, keepdims=True)
@@ -61,17 +166,28 @@ def softmax(x, axis=-1, out=None):
     return out
 
 
-def log_softmax(x, axis=-1, out=None):
+@along_one_axis
+def log_softmax(
+    x: ArrayLike,
+    axis: Axis = -1,
+    out: NDArray[np.floating] | None = None,
+    where: ArrayLike | None = None,
+) -> NDArray[np.floating]:
     r"""Log of the softmax along `axis`: ``x - max - log(sum(exp(x - max)))``.
 
     Parameters
     ----------
     x : array_like
-        Logits. float32 stays float32; integers are promoted to float64.
-    axis : int, optional
-        Axis to normalise over (default: the last).
+        Logits. float16/32/64 keep their dtype (float16 computed in float32);
+        integers give float64.
+    axis : int, tuple of ints or None, optional
+        Axis or axes to normalise over (default: the last); None: all of them,
+        as one slice.
     out : ndarray, optional
         Where to write the result; same shape and dtype as the result. May be `x`.
+    where : array_like of bool, optional
+        Mask broadcastable to `x`: only the entries where it is True take part;
+        the result is ``-inf`` elsewhere, and throughout a slice with no entry.
 
     Returns
     -------
@@ -103,9 +219,10 @@ def log_softmax(x, axis=-1, out=None):
     >>> log_softmax([40.0, 0.0])[0]
     np.float64(-4.248354255291589e-18)
     """
-    x, axis, out = prepare(x, axis, out)
     if x.size == 0:
         return np.empty_like(x) if out is None else out
+    if where is not None:
+        return _finish(out, _masked_log_softmax(x, axis, where))
     if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
         return copy_into(out, log_softmax(x, axis))
     m = np.max(x, axis=axis, keepdims=True)
@@ -121,7 +238,53 @@ def log_softmax(x, axis=-1, out=None):
     return out
 
 
-def softmax_vjp(y, dy, axis=-1, out=None):
+def logsumexp(
+    x: ArrayLike, axis: Axis = -1, keepdims: bool = False, where: ArrayLike | None = None
+) -> NDArray[np.floating]:
+    r"""``log(sum(exp(x)))`` along `axis`, without overflow; its gradient is softmax.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits. float16/32/64 keep their dtype; integers give float64.
+    axis : int, tuple of ints or None, optional
+        Axis or axes to reduce (default: the last); None: all of them.
+    keepdims : bool, optional
+        Keep the reduced axes as dimensions of length 1.
+    where : array_like of bool, optional
+        Mask broadcastable to `x`: only the entries where it is True are summed.
+
+    Returns
+    -------
+    ndarray
+        The shape of `x` without the reduced axes (always an ndarray, 0-d for a
+        full reduction). As SciPy: a slice holding NaN gives NaN, else one holding
+        ``+inf`` gives ``+inf``; only ``-inf``, or no entry at all, gives ``-inf``.
+
+    Notes
+    -----
+    .. math:: \operatorname{lse}(x) = m + \operatorname{log1p}\Big(\sum_{j \ne k} e^{x_j - m}\Big)
+
+    with :math:`x_k = m` one maximum (the others equal to it count 1 each), as in
+    :func:`log_softmax`, whose top class is :math:`m - \operatorname{lse}(x)`;
+    :math:`\partial \operatorname{lse} / \partial x = \operatorname{softmax}(x)`.
+
+    Examples
+    --------
+    >>> logsumexp([1000.0, 1000.0])
+    array(1000.69314718)
+    """
+    return reduce(_logsumexp, x, axis, keepdims, where)
+
+
+@vjp_along_one_axis
+def softmax_vjp(
+    y: ArrayLike,
+    dy: ArrayLike,
+    axis: Axis = -1,
+    out: NDArray[np.floating] | None = None,
+    where: ArrayLike | None = None,
+) -> NDArray[np.floating]:
     r"""Vector-Jacobian product of softmax: ``y * (dy - sum(y * dy))``.
 
     Given ``y = softmax(x)`` and the upstream gradient ``dy = dL/dy``, returns
@@ -133,10 +296,12 @@ def softmax_vjp(y, dy, axis=-1, out=None):
         Softmax output.
     dy : array_like
         Upstream gradient, same shape as `y`.
-    axis : int, optional
-        The axis softmax was taken over (default: the last).
+    axis : int, tuple of ints or None, optional
+        The axis or axes softmax was taken over (default: the last).
     out : ndarray, optional
         Where to write the result; may be `y` or `dy`.
+    where : array_like of bool, optional
+        The mask the forward pass used; the gradient is 0 outside it.
 
     Returns
     -------
@@ -159,9 +324,14 @@ def softmax_vjp(y, dy, axis=-1, out=None):
     The elementwise "derivative" ``y * (1 - y) * dy`` keeps only J's diagonal
     and gives ``[0.19661193, 0.]`` here: wrong.
     """
-    y, dy, axis, out = prepare_vjp(y, dy, axis, out)
     if y.size == 0:
         return np.empty_like(y) if out is None else out
+    if where is not None:  # entries outside the mask take no part (inf * 0 there: ignored)
+        with np.errstate(invalid="ignore", over="ignore"):
+            dot = np.expand_dims(np.sum(y * dy, axis=axis, where=where), axis)
+            result = np.zeros_like(y)
+            np.multiply(y, dy - dot, out=result, where=where)
+        return _finish(out, result)
     if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
         return copy_into(out, softmax_vjp(y, dy, axis))
     dot = np.expand_dims(np.vecdot(y, dy, axis=axis), axis)  # <s, g> per slice
@@ -176,7 +346,14 @@ def softmax_vjp(y, dy, axis=-1, out=None):
     return out
 
 
-def log_softmax_vjp(y, dy, axis=-1, out=None):
+@vjp_along_one_axis
+def log_softmax_vjp(
+    y: ArrayLike,
+    dy: ArrayLike,
+    axis: Axis = -1,
+    out: NDArray[np.floating] | None = None,
+    where: ArrayLike | None = None,
+) -> NDArray[np.floating]:
     r"""Vector-Jacobian product of log-softmax: ``dy - exp(y) * sum(dy)``.
 
     Parameters
@@ -185,10 +362,12 @@ def log_softmax_vjp(y, dy, axis=-1, out=None):
         Log-softmax output.
     dy : array_like
         Upstream gradient, same shape as `y`.
-    axis : int, optional
-        The axis log-softmax was taken over (default: the last).
+    axis : int, tuple of ints or None, optional
+        The axis or axes log-softmax was taken over (default: the last).
     out : ndarray, optional
         Where to write the result; may be `y` or `dy`.
+    where : array_like of bool, optional
+        The mask the forward pass used; the gradient is 0 outside it.
 
     Returns
     -------
@@ -207,9 +386,14 @@ def log_softmax_vjp(y, dy, axis=-1, out=None):
     >>> log_softmax_vjp(log_softmax([1.0, 2.0]), [1.0, 0.0])
     array([ 0.73105858, -0.73105858])
     """
-    y, dy, axis, out = prepare_vjp(y, dy, axis, out)
     if y.size == 0:
         return np.empty_like(y) if out is None else out
+    if where is not None:
+        # Outside the mask y is -inf; the result there is 0 whatever y holds.
+        ym, dym = np.where(where, y, -np.inf), np.where(where, dy, 0)
+        result = log_softmax_vjp(ym, dym, axis)
+        result[~where] = 0.0
+        return _finish(out, result.astype(y.dtype, copy=False))
     if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
         return copy_into(out, log_softmax_vjp(y, dy, axis))
     total = np.sum(dy, axis=axis, keepdims=True)
@@ -228,7 +412,7 @@ def log_softmax_vjp(y, dy, axis=-1, out=None):
     return out
 
 
-def softmax_jacobian(y, axis=-1):
+def softmax_jacobian(y: ArrayLike, axis: int = -1) -> NDArray[np.floating]:
     r"""The explicit softmax Jacobians ``diag(s) - s s^T``, one per slice.
 
     For teaching and tests: backpropagation needs only :func:`softmax_vjp`.
@@ -238,7 +422,8 @@ def softmax_jacobian(y, axis=-1):
     y : array_like
         Softmax output.
     axis : int, optional
-        The axis softmax was taken over (default: the last).
+        The axis softmax was taken over (default: the last). One axis only:
+        None or a tuple raises ``TypeError``.
 
     Returns
     -------
@@ -252,9 +437,9 @@ def softmax_jacobian(y, axis=-1):
     array([[ 0.19661193, -0.19661193],
            [-0.19661193,  0.19661193]])
     """
-    y, axis, _ = prepare(y, axis, None, name="y")
+    y, axis, dtype = jacobian_args(y, axis)
     s = np.moveaxis(y, axis, -1)
     jac = -s[..., :, None] * s[..., None, :]
     diagonal = np.einsum("...ii->...i", jac)  # a writable view of the diagonals
     diagonal += s
-    return jac
+    return jac.astype(dtype, copy=False)

