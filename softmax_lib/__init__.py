@@ -35,10 +35,16 @@ except ImportError as exc:  # not compiled (no C compiler at install): NumPy is 
         stacklevel=2,
     )
 
-softmax = _fastest.softmax
-log_softmax = _fastest.log_softmax
-softmax_vjp = _fastest.softmax_vjp
-log_softmax_vjp = _fastest.log_softmax_vjp
+# issue 11 items 5-6 (array API, dask): an ndarray goes straight to _fastest after one
+# type test; a torch tensor or other array-API array, or a dask array, keeps its type
+# (softmax_lib._frontends). Any new contract function is wrapped the same way.
+from ._frontends import dispatching as _dispatching  # noqa: E402
+
+softmax = _dispatching(_fastest.softmax, "softmax")
+log_softmax = _dispatching(_fastest.log_softmax, "log_softmax")
+softmax_vjp = _dispatching(_fastest.softmax_vjp, "softmax_vjp", arrays=2)
+log_softmax_vjp = _dispatching(_fastest.log_softmax_vjp, "log_softmax_vjp", arrays=2)
+# end issue 11 items 5-6
 softmax_jacobian = _fastest.softmax_jacobian
 BACKEND = _fastest.__name__.rsplit(".", 1)[-1]
 

@@ -258,3 +258,13 @@ def softmax_jacobian(y, axis=-1):
     diagonal = np.einsum("...ii->...i", jac)  # a writable view of the diagonals
     diagonal += s
     return jac
+
+
+# issue 11 items 5-6 (array API, dask): other array types keep their type here too.
+from ._frontends import dispatching as _dispatching  # noqa: E402
+
+softmax = _dispatching(softmax, "softmax")
+log_softmax = _dispatching(log_softmax, "log_softmax")
+softmax_vjp = _dispatching(softmax_vjp, "softmax_vjp", arrays=2)
+log_softmax_vjp = _dispatching(log_softmax_vjp, "log_softmax_vjp", arrays=2)
+# end issue 11 items 5-6
