@@ -20,6 +20,7 @@ import functools
 import sys
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_tuple
 
 _ndarray = np.ndarray
 
@@ -69,26 +70,33 @@ def dispatching(fast, name, arrays=1):
     Returns
     -------
     callable
-        A function with `fast`'s signature and docstring. All arguments are
-        forwarded as given, so a keyword `fast` gains later reaches it unchanged.
+        A function with `fast`'s signature and docstring: ``(x, axis=-1, out=None,
+        **kwargs)`` or ``(y, dy, axis=-1, out=None, **kwargs)``. Keywords are
+        forwarded as given, so one that `fast` gains later (``where=``) reaches it.
     """
     if getattr(fast, "_dispatching", False):  # already wrapped (vectorized, no C library)
         return fast
+    # Explicit axis and out, and **kwargs passed on only when there are some: the
+    # cheapest forwarding measured (a *args/**kwargs wrapper costs more per call).
     if arrays == 1:
 
-        def wrapper(x, *args, **kwargs):
+        def wrapper(x, axis=-1, out=None, **kwargs):
             if type(x) is _ndarray:  # the common case first: one test, then the call
-                return fast(x, *args, **kwargs)
+                if kwargs:
+                    return fast(x, axis, out, **kwargs)
+                return fast(x, axis, out)
             front = frontend(x)
-            return (fast if front is None else getattr(front, name))(x, *args, **kwargs)
+            return (fast if front is None else getattr(front, name))(x, axis, out, **kwargs)
 
     else:
 
-        def wrapper(y, dy, *args, **kwargs):
+        def wrapper(y, dy, axis=-1, out=None, **kwargs):
             if type(y) is _ndarray and type(dy) is _ndarray:
-                return fast(y, dy, *args, **kwargs)
+                if kwargs:
+                    return fast(y, dy, axis, out, **kwargs)
+                return fast(y, dy, axis, out)
             front = frontend(y, dy)
-            return (fast if front is None else getattr(front, name))(y, dy, *args, **kwargs)
+            return (fast if front is None else getattr(front, name))(y, dy, axis, out, **kwargs)
 
     functools.update_wrapper(wrapper, fast)
     wrapper._dispatching = True
@@ -117,3 +125,11 @@ def probe(func, ndim, dtypes, args=(), kwargs=None):
         kwargs["where"] = np.ones(shape, bool)
     ins = [np.zeros(shape, dtype) for dtype in dtypes]
     return np.asarray(func(*ins, *args, **kwargs)).dtype
+
+
+def axes(axis, ndim):
+    """`axis`, already checked by :func:`probe`, as a tuple of non-negative ints: every
+    axis for None, none for a 0-d array (one slice of one element, whatever the axis)."""
+    if ndim == 0:
+        return ()
+    return tuple(range(ndim)) if axis is None else normalize_axis_tuple(axis, ndim)

@@ -86,9 +86,7 @@ def _prepare(name, arrays, axis, kwargs):
     else:
         out_dtype = compute = {np.float32: xp.float32, np.float64: xp.float64}[result.type]
     arrays = [a if a.dtype == compute else xp.astype(a, compute) for a in arrays]
-    axes = (
-        tuple(range(ndim)) if axis is None else np.lib.array_utils.normalize_axis_tuple(axis, ndim)
-    )
+    axes = _frontends.axes(axis, ndim)
     where = kwargs.get("where")
     if where is not None:
         where = xp.broadcast_to(xp.asarray(where, dtype=xp.bool), arrays[0].shape)

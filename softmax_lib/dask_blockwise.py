@@ -63,7 +63,7 @@ def _map(name, arrays, axis, out, kwargs):
     ndim = arrays[0].ndim
     fast = getattr(softmax_lib._fastest, name)
     dtype = _frontends.probe(fast, ndim, [a.dtype for a in arrays], (axis,), kwargs)
-    axes = range(ndim) if axis is None else np.lib.array_utils.normalize_axis_tuple(axis, ndim)
+    axes = _frontends.axes(axis, ndim)
     first = arrays[0].rechunk({a: -1 for a in axes})  # whole slices in every block
     blocks = [first] + [a.rechunk(first.chunks) for a in arrays[1:]]
     kwargs = dict(kwargs)

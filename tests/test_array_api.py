@@ -157,3 +157,57 @@ def test_torch_tensors_come_back_as_tensors():
         np.dtype(str(half.dtype).removeprefix("torch."))
         == vectorized.softmax(np.array([1.0, 2.0], np.float16)).dtype
     )
+
+
+# ------------------------------------------------- the contract's other arguments
+# axis=None, tuples of axes, 0-d input and where= masks (issue 11 items 1-2) are the
+# NumPy path's to define: the front end must give what it gives, or raise the same
+# exception type when it refuses them.
+
+MASK = np.array(
+    [[1, 1, 0, 1, 0, 1], [0, 0, 0, 0, 0, 0], [1, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]], bool
+)
+EXTENSIONS = {
+    "axis=None": ((3, 4), {"axis": None}, 12),
+    "axis=(0, 2)": ((3, 4, 5), {"axis": (0, 2)}, 15),
+    "0-d": ((), {}, 1),
+    "where": ((4, 6), {"where": MASK}, 6),  # row 1 fully masked
+}
+
+
+def outcome(f):
+    """(result, None) or (None, the exception's type)."""
+    try:
+        return f(), None
+    except Exception as exc:
+        return None, type(exc)
+
+
+def compare(got, want, name, dtype, n, dy):
+    if name in FORWARD:
+        tol = 2 * tolerance(dtype, n)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, err_msg=name)
+    else:  # the VJPs' bounds, twice; dy has at most n entries per reduction
+        g = float(np.max(np.abs(dy)))
+        atol = 2 * (5 * g if name == "softmax_vjp" else 2 * n * g) * tolerance(dtype, n)
+        np.testing.assert_allclose(got, want, rtol=0, atol=atol, err_msg=name)
+
+
+@pytest.mark.parametrize("case", list(EXTENSIONS))
+@pytest.mark.parametrize("name", FORWARD + BACKWARD)
+def test_other_arguments_as_the_numpy_path(case, name):
+    shape, kwargs, n = EXTENSIONS[case]
+    x, dy = inputs(shape, np.float64)
+    forward = vectorized.log_softmax if name.startswith("log") else vectorized.softmax
+    y, y_error = outcome(lambda: forward(x, **kwargs))
+    if y is None:
+        y = np.zeros(shape)
+    want, error = outcome(lambda: call(vectorized, name, x, dy, y, **kwargs))
+    xp_kwargs = {k: xp.asarray(v) if k == "where" else v for k, v in kwargs.items()}
+    got, got_error = outcome(
+        lambda: call(softmax_lib, name, xp.asarray(x), xp.asarray(dy), xp.asarray(y), **xp_kwargs)
+    )
+    assert got_error is error, (got_error, error)
+    if error is None:
+        assert type(got) is type(xp.asarray(x)) and got.shape == want.shape
+        compare(np.asarray(got), want, name, np.float64, n, dy)

@@ -177,3 +177,57 @@ def test_on_a_local_cluster_of_two_processes(client):
     assert len(pids) == 2 and os.getpid() not in pids.values()
     loaded = client.run(lambda: "softmax_lib.dask_blockwise" in sys.modules)
     assert all(loaded.values())
+
+
+# ------------------------------------------------- the contract's other arguments
+# axis=None, tuples of axes, 0-d input and where= masks (issue 11 items 1-2) are the
+# NumPy path's to define: the dask front end must give what it gives (every block
+# holding whole reductions), or raise the same exception type at once.
+
+MASK = np.array(
+    [[1, 1, 0, 1, 0, 1], [0, 0, 0, 0, 0, 0], [1, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]], bool
+)
+EXTENSIONS = {
+    "axis=None": ((3, 4), {"axis": None}, 12),
+    "axis=(0, 2)": ((3, 4, 5), {"axis": (0, 2)}, 15),
+    "0-d": ((), {}, 1),
+    "where": ((4, 6), {"where": MASK}, 6),  # row 1 fully masked
+    "where, lazy": ((4, 6), {"where": da.from_array(MASK, chunks=(2, 3))}, 6),
+}
+
+
+def outcome(f):
+    """(result, None) or (None, the exception's type); a dask result is computed."""
+    try:
+        result = f()
+        return (result.compute() if isinstance(result, da.Array) else result), None
+    except Exception as exc:
+        return None, type(exc)
+
+
+@pytest.mark.parametrize("case", list(EXTENSIONS))
+@pytest.mark.parametrize("name", FORWARD + BACKWARD)
+def test_other_arguments_as_the_numpy_path(case, name):
+    shape, kwargs, n = EXTENSIONS[case]
+    rng = np.random.default_rng(1)
+    x, dy = 4 * rng.standard_normal(shape), rng.standard_normal(shape)
+    np_kwargs = {k: np.asarray(v) if k == "where" else v for k, v in kwargs.items()}
+    forward = vectorized.log_softmax if name.startswith("log") else vectorized.softmax
+    y, _ = outcome(lambda: forward(x, **np_kwargs))
+    if y is None:
+        y = np.zeros(shape)
+    args = (x,) if name in FORWARD else (y, dy)
+    want, error = outcome(lambda: getattr(vectorized, name)(*args, **np_kwargs))
+    chunks = tuple(max(1, s // 2) for s in shape)
+    lazy = [da.from_array(a, chunks=chunks) for a in args]
+    got, got_error = outcome(lambda: getattr(softmax_lib, name)(*lazy, **kwargs))
+    assert got_error is error, (got_error, error)
+    if error is None:
+        assert got.shape == want.shape and got.dtype == want.dtype
+        if name in FORWARD:
+            tol = 2 * tolerance(np.float64, n)
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+        else:  # the VJPs' bounds, twice; dy has at most n entries per reduction
+            g = float(np.max(np.abs(dy)))
+            atol = 2 * (5 * g if name == "softmax_vjp" else 2 * n * g) * tolerance(np.float64, n)
+            np.testing.assert_allclose(got, want, rtol=0, atol=atol)
