@@ -42,12 +42,17 @@ except ImportError as exc:  # not compiled (no C compiler at install): NumPy is 
         stacklevel=2,
     )
 
-# The functions themselves (annotated in their modules: ArrayLike in, NDArray out).
-softmax = _fastest.softmax
-log_softmax = _fastest.log_softmax
+# An ndarray goes straight to _fastest after one type test; a torch tensor or other
+# array-API array, or a dask array, keeps its type (softmax_lib._frontends).
+from ._frontends import dispatching as _dispatching  # noqa: E402
+
+softmax = _dispatching(_fastest.softmax, "softmax")
+log_softmax = _dispatching(_fastest.log_softmax, "log_softmax")
+softmax_vjp = _dispatching(_fastest.softmax_vjp, "softmax_vjp", arrays=2)
+log_softmax_vjp = _dispatching(_fastest.log_softmax_vjp, "log_softmax_vjp", arrays=2)
+# logsumexp reduces an axis: NumPy arrays only so far (the front ends map same-shape
+# results; a reduction needs its own wrapper).
 logsumexp = _fastest.logsumexp
-softmax_vjp = _fastest.softmax_vjp
-log_softmax_vjp = _fastest.log_softmax_vjp
 softmax_jacobian = _fastest.softmax_jacobian
 BACKEND = _fastest.__name__.rsplit(".", 1)[-1]
 
