@@ -15,6 +15,7 @@ axis raises NumPy's ``AxisError`` in both. The API page compares the conventions
 with PyTorch and JAX too.
 """
 
+import types
 import warnings
 
 from . import vectorized
@@ -26,6 +27,7 @@ class NativeLibraryWarning(RuntimeWarning):
     """The C library is missing, so ``softmax_lib`` runs on NumPy (same contract, slower)."""
 
 
+_fastest: types.ModuleType
 try:
     from . import native as _fastest
 except ImportError as exc:  # not compiled (no C compiler at install): NumPy is the fastest we have

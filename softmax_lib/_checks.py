@@ -254,10 +254,9 @@ def reduce(core: Core, x, axis, keepdims: bool, where) -> np.ndarray:
     half = _is_half(x)
     x = float_array(x, "x")
     dtype = F16 if half else x.dtype
-    axes = check_axes(axis, x.ndim)
+    checked = check_axes(axis, x.ndim)
     mask = check_where(where, x.shape)
-    if type(axes) is int:
-        axes = (axes,) if x.ndim else ()
+    axes: tuple[int, ...] = ((checked,) if x.ndim else ()) if isinstance(checked, int) else checked
     if x.ndim == 0:
         result = core(x.reshape(1), 0, None if mask is None else mask.reshape(1))
         return np.array(result.reshape(()), dtype=dtype)

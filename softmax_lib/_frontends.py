@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from typing import Any
 
 import numpy as np
 from numpy.lib.array_utils import normalize_axis_tuple
@@ -78,6 +79,7 @@ def dispatching(fast, name, arrays=1):
         return fast
     # Explicit axis and out, and **kwargs passed on only when there are some: the
     # cheapest forwarding measured (a *args/**kwargs wrapper costs more per call).
+    wrapper: Any
     if arrays == 1:
 
         def wrapper(x, axis=-1, out=None, **kwargs):
