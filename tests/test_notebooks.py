@@ -218,7 +218,10 @@ def one_page_project(tmp_path):
         ---
         # A page
 
-        Ones: $\\one$.
+        Ones: $\\one$. See {ref}`later`.
+
+        (later)=
+        ## A later section
 
         ```{code-cell} ipython3
         1 + 1
@@ -249,6 +252,7 @@ def test_launch_buttons_come_from_github_repository(tmp_path, repo):
     if repo is None:
         assert not launches and "launch-buttons" not in html and "github.com" not in html
         assert "'softmax_lib': 'softmax_lib'" in install
+        assert "See A later section." in nb.cells[3].source  # plain text, no link
         return
     assert f'href="https://github.com/{repo}"' in html  # the repository button
     assert sorted(launches) == [
@@ -256,6 +260,8 @@ def test_launch_buttons_come_from_github_repository(tmp_path, repo):
         f"https://mybinder.org/v2/gh/{repo}/notebooks?urlpath=lab/tree/index.ipynb",
     ]
     assert f"softmax_lib@git+https://github.com/{repo}" in install
+    link = "[A later section](https://owner.github.io/name/index.html#later)"
+    assert f"See {link}." in nb.cells[3].source  # to the published page
     published = tmp_path / "build" / "notebooks"
     assert nbformat.read(published / "index.ipynb", as_version=4) == nb
     assert f"softmax_lib@git+https://github.com/{repo}" in (
