@@ -10,15 +10,22 @@ A loss never needs to know which activation produced `y`: it hands ``dL/dy`` to
 the activation's ``backward``, which applies the Jacobian (see :mod:`.layers`).
 """
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 # Looked up on the package at call time (the fastest module's functions), as in
 # layers.py: softmax_lib is in sys.modules while its __init__ imports this module.
 import softmax_lib
 
 from ._checks import check_pair
+
+#: What every forward, backward, value and grad returns: a float32/float64 array.
+FloatArray = NDArray[np.floating]
+
 
 __all__ = [
     "Loss",
@@ -31,24 +38,24 @@ __all__ = [
 ]
 
 
-def n_rows(y):
+def n_rows(y: FloatArray) -> int:
     """Number of rows: the product of every axis but the last (the class axis)."""
     return math.prod(y.shape[:-1])
 
 
-def batch_mean(per_element, y):
+def batch_mean(per_element: FloatArray, y: FloatArray) -> float:
     """Sum `per_element` over classes and rows, then divide by the number of rows."""
     return float(np.sum(per_element)) / max(n_rows(y), 1)
 
 
-def xlogy(a, b):
+def xlogy(a: FloatArray, b: FloatArray) -> FloatArray:
     """``a * log(b)``, taken as 0 where ``a == 0`` (so ``0 log 0 = 0``)."""
     safe_b = np.where(a == 0, 1, b)  # log(1) = 0: no warning, no NaN from 0 * -inf
     with np.errstate(divide="ignore"):  # log(0) where a != 0: a genuine infinite loss
         return a * np.log(safe_b)
 
 
-def probabilities(y, target):
+def probabilities(y: ArrayLike, target: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Validate a (y, target) pair whose `y` must hold probabilities in [0, 1]."""
     y, target = check_pair(y, target, "y", "target")
     if np.any(y < 0) or np.any(y > 1):
@@ -61,15 +68,15 @@ def probabilities(y, target):
 class Loss:
     """The protocol: ``value(y, target) -> float``, ``grad(y, target) -> dL/dy``."""
 
-    def value(self, y, target):
+    def value(self, y: ArrayLike, target: ArrayLike) -> float:
         """The loss, summed over classes and averaged over rows."""
         raise NotImplementedError
 
-    def grad(self, y, target):
+    def grad(self, y: ArrayLike, target: ArrayLike) -> FloatArray:
         """``dL/dy``, the shape of `y`."""
         raise NotImplementedError
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
@@ -80,11 +87,11 @@ class MSE(Loss):
     (which averages over every element). ``grad = 2 (y - t) / B``.
     """
 
-    def value(self, y, target):
+    def value(self, y: ArrayLike, target: ArrayLike) -> float:
         y, target = check_pair(y, target, "y", "target")
         return batch_mean((y - target) ** 2, y)
 
-    def grad(self, y, target):
+    def grad(self, y: ArrayLike, target: ArrayLike) -> FloatArray:
         y, target = check_pair(y, target, "y", "target")
         return 2 * (y - target) / max(n_rows(y), 1)
 
@@ -96,11 +103,11 @@ class CrossEntropy(Loss):
     distribution per row; terms with ``t = 0`` count as 0. ``grad = -t / (B y)``.
     """
 
-    def value(self, y, target):
+    def value(self, y: ArrayLike, target: ArrayLike) -> float:
         y, target = probabilities(y, target)
         return -batch_mean(xlogy(target, y), y)
 
-    def grad(self, y, target):
+    def grad(self, y: ArrayLike, target: ArrayLike) -> FloatArray:
         y, target = probabilities(y, target)
         ratio = np.divide(target, y, out=np.zeros_like(y), where=target != 0)
         return -ratio / max(n_rows(y), 1)
@@ -117,11 +124,11 @@ class NLL(Loss):
     ``CrossEntropy`` after ``Softmax``, computed stably.
     """
 
-    def value(self, y, target):
+    def value(self, y: ArrayLike, target: ArrayLike) -> float:
         y, target = check_pair(y, target, "y", "target")
         return -batch_mean(np.where(target != 0, target * y, 0), y)
 
-    def grad(self, y, target):
+    def grad(self, y: ArrayLike, target: ArrayLike) -> FloatArray:
         y, target = check_pair(y, target, "y", "target")
         return -target / max(n_rows(y), 1)
 
@@ -135,11 +142,11 @@ class BinaryCrossEntropy(Loss):
     ``grad = (y - t) / (B y (1 - y))``.
     """
 
-    def value(self, y, target):
+    def value(self, y: ArrayLike, target: ArrayLike) -> float:
         y, target = probabilities(y, target)
         return -batch_mean(xlogy(target, y) + xlogy(1 - target, 1 - y), y)
 
-    def grad(self, y, target):
+    def grad(self, y: ArrayLike, target: ArrayLike) -> FloatArray:
         y, target = probabilities(y, target)
         return (y - target) / (y * (1 - y)) / max(n_rows(y), 1)
 
@@ -153,11 +160,11 @@ class KLDivergence(Loss):
     ``-t / (B y)``, and is 0 exactly when ``y = t``.
     """
 
-    def value(self, y, target):
+    def value(self, y: ArrayLike, target: ArrayLike) -> float:
         y, target = probabilities(y, target)
         return batch_mean(xlogy(target, target) - xlogy(target, y), y)
 
-    def grad(self, y, target):
+    def grad(self, y: ArrayLike, target: ArrayLike) -> FloatArray:
         y, target = probabilities(y, target)
         ratio = np.divide(target, y, out=np.zeros_like(y), where=target != 0)
         return -ratio / max(n_rows(y), 1)
@@ -196,11 +203,11 @@ class CrossEntropyWithLogits(Loss):
     array([[ 1., -1.]], dtype=float32)
     """
 
-    def value(self, y, target):
+    def value(self, y: ArrayLike, target: ArrayLike) -> float:
         y, target = check_pair(y, target, "y", "target")
         return NLL().value(softmax_lib.log_softmax(y), target)
 
-    def grad(self, y, target):
+    def grad(self, y: ArrayLike, target: ArrayLike) -> FloatArray:
         y, target = check_pair(y, target, "y", "target")
         s = softmax_lib.softmax(y)
         total = np.sum(target, axis=-1, keepdims=True)  # 1 for a distribution
