@@ -42,6 +42,37 @@ typedef void (*sm_fwd_f64)(const double *x, double *out, size_t n, ptrdiff_t nex
 typedef void (*sm_vjp_row_f32)(const float *y, const float *dy, float *out, size_t n);
 typedef void (*sm_vjp_row_f64)(const double *y, const double *dy, double *out, size_t n);
 
+/* Along an inner axis: one block of `width` columns of a C-contiguous (n, inner)
+ * slice, element (i, j) of the block at x[i * inner + j] (x points at the
+ * block's first column). Each column is computed on its own, walking down the
+ * n rows in order, so a column's result does not depend on the block it is in:
+ * dispatch.c may cut the columns into blocks (and share them among threads) as
+ * it likes. width <= SM_INNER_MAX_COLS. */
+#define SM_INNER_MAX_COLS 512
+typedef void (*sm_inner_fwd_f32)(const float *x, float *out, size_t n, size_t inner, size_t width);
+typedef void (*sm_inner_fwd_f64)(const double *x, double *out, size_t n, size_t inner, size_t width);
+typedef void (*sm_inner_vjp_f32)(const float *y, const float *dy, float *out, size_t n, size_t inner,
+                                 size_t width);
+typedef void (*sm_inner_vjp_f64)(const double *y, const double *dy, double *out, size_t n,
+                                 size_t inner, size_t width);
+
+#define SM_DECLARE_INNER_KERNELS(prefix)                                                        \
+    void prefix##softmax_inner_f32(const float *x, float *out, size_t n, size_t inner, size_t width); \
+    void prefix##log_softmax_inner_f32(const float *x, float *out, size_t n, size_t inner,       \
+                                       size_t width);                                           \
+    void prefix##softmax_inner_f64(const double *x, double *out, size_t n, size_t inner,         \
+                                   size_t width);                                               \
+    void prefix##log_softmax_inner_f64(const double *x, double *out, size_t n, size_t inner,     \
+                                       size_t width);                                           \
+    void prefix##softmax_vjp_inner_f32(const float *y, const float *dy, float *out, size_t n,    \
+                                       size_t inner, size_t width);                             \
+    void prefix##log_softmax_vjp_inner_f32(const float *y, const float *dy, float *out, size_t n, \
+                                           size_t inner, size_t width);                         \
+    void prefix##softmax_vjp_inner_f64(const double *y, const double *dy, double *out, size_t n, \
+                                       size_t inner, size_t width);                             \
+    void prefix##log_softmax_vjp_inner_f64(const double *y, const double *dy, double *out,       \
+                                           size_t n, size_t inner, size_t width);
+
 #define SM_DECLARE_KERNELS(prefix)                                                    \
     void prefix##softmax_f32(const float *x, float *out, size_t n, ptrdiff_t next);   \
     void prefix##softmax_f64(const double *x, double *out, size_t n, ptrdiff_t next); \
@@ -55,12 +86,11 @@ typedef void (*sm_vjp_row_f64)(const double *y, const double *dy, double *out, s
     void prefix##exp_f64(const double *x, double *out, size_t n);
 
 SM_DECLARE_KERNELS(sm_scalar_)
+SM_DECLARE_INNER_KERNELS(sm_scalar_)
 
 #if SM_HAVE_AVX2
 SM_DECLARE_KERNELS(sm_avx2_)
-/* Softmax (take_log = 0) or log-softmax (take_log = 1) along the middle axis of one
- * C-contiguous (n, inner) slice. */
-void sm_avx2_softmax_inner_f32(const float *x, float *out, size_t n, size_t inner, int take_log);
+SM_DECLARE_INNER_KERNELS(sm_avx2_)
 /* The VJPs with streaming stores, for data much larger than the caches. */
 void sm_avx2_softmax_vjp_f32_stream(const float *y, const float *dy, float *out, size_t n);
 void sm_avx2_softmax_vjp_f64_stream(const double *y, const double *dy, double *out, size_t n);

@@ -150,3 +150,96 @@ void sm_scalar_exp_f64(const double *x, double *out, size_t n)
     for (size_t i = 0; i < n; ++i)
         out[i] = exp(x[i]);
 }
+
+/* ---------------------------------------------------- along an inner axis */
+
+/* The same arithmetic as the row kernels above, one column at a time down the
+ * n rows of a (n, inner) slice (kernels.h), with the per-column maxima and
+ * sums in small stack arrays: no transposing copy, and each column's result
+ * is exactly what the row kernel gives for that column copied out. Each pass
+ * walks the rows in order, reading `width` contiguous elements per row. */
+#define SCALAR_INNER(T, sfx, EXP, EXPM1)                                                     \
+    void sm_scalar_softmax_inner_##sfx(const T *x, T *out, size_t n, size_t inner, size_t width) \
+    {                                                                                        \
+        T m[SM_INNER_MAX_COLS];                                                              \
+        double sum[SM_INNER_MAX_COLS];                                                       \
+        for (size_t j = 0; j < width; ++j) {                                                 \
+            m[j] = -INFINITY;                                                                \
+            sum[j] = 0.0;                                                                    \
+        }                                                                                    \
+        for (size_t i = 0; i < n; ++i)                                                       \
+            for (size_t j = 0; j < width; ++j)                                               \
+                m[j] = x[i * inner + j] > m[j] ? x[i * inner + j] : m[j];                    \
+        for (size_t i = 0; i < n; ++i)                                                       \
+            for (size_t j = 0; j < width; ++j) {                                             \
+                const T e = EXP(x[i * inner + j] - m[j]);                                    \
+                out[i * inner + j] = e;                                                      \
+                sum[j] += e;                                                                 \
+            }                                                                                \
+        for (size_t j = 0; j < width; ++j)                                                   \
+            sum[j] = 1.0 / sum[j];                                                           \
+        for (size_t i = 0; i < n; ++i)                                                       \
+            for (size_t j = 0; j < width; ++j)                                               \
+                out[i * inner + j] = (T)(out[i * inner + j] * sum[j]);                       \
+    }                                                                                        \
+    void sm_scalar_log_softmax_inner_##sfx(const T *x, T *out, size_t n, size_t inner,       \
+                                           size_t width)                                     \
+    {                                                                                        \
+        T m[SM_INNER_MAX_COLS], lse[SM_INNER_MAX_COLS];                                      \
+        double rest[SM_INNER_MAX_COLS], tops[SM_INNER_MAX_COLS];                             \
+        for (size_t j = 0; j < width; ++j) {                                                 \
+            m[j] = -INFINITY;                                                                \
+            rest[j] = tops[j] = 0.0;                                                         \
+        }                                                                                    \
+        for (size_t i = 0; i < n; ++i)                                                       \
+            for (size_t j = 0; j < width; ++j)                                               \
+                m[j] = x[i * inner + j] > m[j] ? x[i * inner + j] : m[j];                    \
+        for (size_t i = 0; i < n; ++i)                                                       \
+            for (size_t j = 0; j < width; ++j) {                                             \
+                const T d = x[i * inner + j] - m[j];                                         \
+                if (d == 0)                                                                  \
+                    tops[j] += 1.0;                                                          \
+                else                                                                         \
+                    rest[j] += EXP(d);                                                       \
+            }                                                                                \
+        for (size_t j = 0; j < width; ++j)                                                   \
+            lse[j] = (T)log1p(rest[j] + (tops[j] - 1.0));                                    \
+        for (size_t i = 0; i < n; ++i)                                                       \
+            for (size_t j = 0; j < width; ++j)                                               \
+                out[i * inner + j] = (x[i * inner + j] - m[j]) - lse[j];                     \
+    }                                                                                        \
+    void sm_scalar_softmax_vjp_inner_##sfx(const T *y, const T *dy, T *out, size_t n,        \
+                                           size_t inner, size_t width)                       \
+    {                                                                                        \
+        double dot[SM_INNER_MAX_COLS];                                                       \
+        for (size_t j = 0; j < width; ++j)                                                   \
+            dot[j] = 0.0;                                                                    \
+        for (size_t i = 0; i < n; ++i)                                                       \
+            for (size_t j = 0; j < width; ++j)                                               \
+                dot[j] += (double)y[i * inner + j] * dy[i * inner + j];                      \
+        for (size_t i = 0; i < n; ++i)                                                       \
+            for (size_t j = 0; j < width; ++j) {                                             \
+                const size_t at = i * inner + j;                                             \
+                out[at] = (T)(y[at] * (dy[at] - dot[j]));                                    \
+            }                                                                                \
+    }                                                                                        \
+    void sm_scalar_log_softmax_vjp_inner_##sfx(const T *y, const T *dy, T *out, size_t n,    \
+                                               size_t inner, size_t width)                   \
+    {                                                                                        \
+        double total[SM_INNER_MAX_COLS];                                                     \
+        for (size_t j = 0; j < width; ++j)                                                   \
+            total[j] = 0.0;                                                                  \
+        for (size_t i = 0; i < n; ++i)                                                       \
+            for (size_t j = 0; j < width; ++j)                                               \
+                total[j] += dy[i * inner + j];                                               \
+        for (size_t i = 0; i < n; ++i)                                                       \
+            for (size_t j = 0; j < width; ++j) {                                             \
+                const size_t at = i * inner + j;                                             \
+                const double t = total[j];                                                   \
+                out[at] = (T)(y[at] > -SM_LN2 ? (dy[at] - t) - EXPM1(y[at]) * t              \
+                                              : dy[at] - EXP(y[at]) * t);                    \
+            }                                                                                \
+    }
+
+SCALAR_INNER(float, f32, expf, expm1f)
+SCALAR_INNER(double, f64, exp, expm1)

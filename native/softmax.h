@@ -144,16 +144,59 @@ int32_t sm_log_softmax_vjp_f64_mt(const double *y, ptrdiff_t y_stride, const dou
                                   double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa,
                                   int32_t threads);
 
-/* Softmax / log-softmax along the middle axis of a C-contiguous float32 array
- * of shape (outer, n, inner) -- any axis but the last of a C-contiguous array --
- * without a transposing copy: 8 columns at a time down the n rows. out has the
- * same layout and may be x itself (any other overlap: SM_ERR_LAYOUT). AVX2
- * only: other ISAs return SM_ERR_ISA_UNAVAILABLE (callers then transpose and
- * use the row functions). */
+/* The four functions along the middle axis of a C-contiguous array of shape
+ * (outer, n, inner) -- any axis but the last of a C-contiguous array --
+ * without a transposing copy: element (o, i, k) at x[(o * n + i) * inner + k],
+ * the function taken over i for each (o, k). The result has the same layout
+ * and the same values as the row functions give for the transposed data (the
+ * same accuracy rules: float32 sums in double, log1p, expm1). out may be an
+ * input itself (the same pointer); any other overlap: SM_ERR_LAYOUT. outer n
+ * inner elements whose byte size does not fit in a ptrdiff_t: SM_ERR_SIZE.
+ * The _mt forms share the columns among `threads` threads (>= 1), with results
+ * identical for any thread count, as the row functions' _mt forms. AVX2 and
+ * scalar only: an ISA without these kernels (NEON) returns
+ * SM_ERR_ISA_UNAVAILABLE, and callers transpose and use the row functions.
+ * @param x, y, dy  first element of the (outer, n, inner) input(s)
+ * @param out       first element of the (outer, n, inner) output
+ * @param outer     product of the axes before the softmax axis (1 for axis 0)
+ * @param n         length of the softmax axis
+ * @param inner     product of the axes after it
+ * @param isa       an sm_isa
+ * @param threads   (the _mt forms) the thread count, >= 1
+ * @return the sm_isa used, or a negative sm_error */
 int32_t sm_softmax_inner_f32(const float *x, float *out, size_t outer, size_t n, size_t inner,
+                             int32_t isa);
+int32_t sm_softmax_inner_f64(const double *x, double *out, size_t outer, size_t n, size_t inner,
                              int32_t isa);
 int32_t sm_log_softmax_inner_f32(const float *x, float *out, size_t outer, size_t n, size_t inner,
                                  int32_t isa);
+int32_t sm_log_softmax_inner_f64(const double *x, double *out, size_t outer, size_t n, size_t inner,
+                                 int32_t isa);
+int32_t sm_softmax_vjp_inner_f32(const float *y, const float *dy, float *out, size_t outer,
+                                 size_t n, size_t inner, int32_t isa);
+int32_t sm_softmax_vjp_inner_f64(const double *y, const double *dy, double *out, size_t outer,
+                                 size_t n, size_t inner, int32_t isa);
+int32_t sm_log_softmax_vjp_inner_f32(const float *y, const float *dy, float *out, size_t outer,
+                                     size_t n, size_t inner, int32_t isa);
+int32_t sm_log_softmax_vjp_inner_f64(const double *y, const double *dy, double *out, size_t outer,
+                                     size_t n, size_t inner, int32_t isa);
+int32_t sm_softmax_inner_f32_mt(const float *x, float *out, size_t outer, size_t n, size_t inner,
+                                int32_t isa, int32_t threads);
+int32_t sm_softmax_inner_f64_mt(const double *x, double *out, size_t outer, size_t n, size_t inner,
+                                int32_t isa, int32_t threads);
+int32_t sm_log_softmax_inner_f32_mt(const float *x, float *out, size_t outer, size_t n,
+                                    size_t inner, int32_t isa, int32_t threads);
+int32_t sm_log_softmax_inner_f64_mt(const double *x, double *out, size_t outer, size_t n,
+                                    size_t inner, int32_t isa, int32_t threads);
+int32_t sm_softmax_vjp_inner_f32_mt(const float *y, const float *dy, float *out, size_t outer,
+                                    size_t n, size_t inner, int32_t isa, int32_t threads);
+int32_t sm_softmax_vjp_inner_f64_mt(const double *y, const double *dy, double *out, size_t outer,
+                                    size_t n, size_t inner, int32_t isa, int32_t threads);
+int32_t sm_log_softmax_vjp_inner_f32_mt(const float *y, const float *dy, float *out, size_t outer,
+                                        size_t n, size_t inner, int32_t isa, int32_t threads);
+int32_t sm_log_softmax_vjp_inner_f64_mt(const double *y, const double *dy, double *out,
+                                        size_t outer, size_t n, size_t inner, int32_t isa,
+                                        int32_t threads);
 
 /* Masked softmax / log-softmax (where=, JAX's meaning): a row is its entries
  * whose mask byte is nonzero; outside them softmax writes 0 and log-softmax

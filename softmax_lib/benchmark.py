@@ -4,7 +4,7 @@ Times softmax, log-softmax and the softmax VJP for float32 and float64 over a gr
 of shapes (short rows included), along the last axis or ``--axis``, for each
 implementation this machine has (loops where they finish quickly, NumPy, the
 native scalar and AVX2 kernels on one thread and on the automatic thread count,
-PyTorch on one thread when installed), plus the memory-bandwidth floor: how long
+PyTorch on one thread and on all cores when installed), plus the memory-bandwidth floor: how long
 merely copying the data (forward) or computing a triad (VJP) takes, and for the
 forward ops a roofline, the larger of that floor and an exp over the same data.
 Implementations are interleaved round by round, so a burst of noise on a shared
@@ -18,6 +18,7 @@ what is being compared.
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -62,21 +63,40 @@ def _module_calls(module, isa=None, axis=-1, threads=1):
     return make
 
 
-def _torch_calls(axis=-1):
-    """PyTorch (1 thread, preallocated outputs), or None when it is not installed."""
+class _Timed:
+    """A zero-argument call with a `before` hook that :func:`_time_once` runs
+    outside the timed loop (PyTorch's thread count is global: each torch row
+    sets its own before its calls)."""
+
+    def __init__(self, call, before):
+        self.call, self.before = call, before
+
+    def __call__(self):
+        return self.call()
+
+
+def _torch_calls(axis=-1, threads=1):
+    """PyTorch (on `threads` threads, preallocated outputs), or None when it is
+    not installed."""
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(1)
+
+    def before():
+        torch.set_num_threads(threads)
 
     def make(op, x, y, dy, out):
         tx, ty, tdy, tout = (torch.from_numpy(a) for a in (x, y, dy, out))
         if op == "softmax":
-            return lambda: torch.softmax(tx, axis, out=tout)
-        if op == "log_softmax":
-            return lambda: torch.log_softmax(tx, axis, out=tout)
-        return lambda: torch._softmax_backward_data(tdy, ty, axis, ty.dtype, grad_input=tout)
+            call = lambda: torch.softmax(tx, axis, out=tout)  # noqa: E731
+        elif op == "log_softmax":
+            call = lambda: torch.log_softmax(tx, axis, out=tout)  # noqa: E731
+        else:
+            call = lambda: torch._softmax_backward_data(  # noqa: E731
+                tdy, ty, axis, ty.dtype, grad_input=tout
+            )
+        return _Timed(call, before)
 
     return make
 
@@ -103,7 +123,9 @@ def implementations(axis=-1):
 
     ``native-<isa>`` runs on one thread, ``native-<best>-threads`` on the
     automatic thread count; ``kernel-<isa>`` (the C kernel alone) only along
-    the last axis, where it needs no copy.
+    the last axis, where it needs no copy; ``torch`` on one thread and
+    ``torch-threads`` on as many as ``native-<best>-threads`` uses for large
+    calls (:func:`native.default_threads`).
     """
     impls = {
         "loops": _module_calls(loops, axis=axis),
@@ -124,6 +146,8 @@ def implementations(axis=-1):
     torch_make = _torch_calls(axis)
     if torch_make is not None:
         impls["torch"] = torch_make
+        cores = native.default_threads() if native is not None else os.cpu_count() or 1
+        impls["torch-threads"] = _torch_calls(axis, threads=cores)
     return impls
 
 
@@ -165,6 +189,9 @@ def _floor_calls(x, y, dy, out):
 
 def _time_once(call, number):
     """Seconds per call, averaged over `number` back-to-back calls."""
+    before = getattr(call, "before", None)
+    if before is not None:
+        before()
     start = time.perf_counter()
     for _ in range(number):
         call()
@@ -173,7 +200,7 @@ def _time_once(call, number):
 
 def _calibrate(call, budget):
     """Calls per sample so that one sample lasts about `budget` seconds."""
-    call()  # warm up: first touch of the output's pages, caches, lazy imports
+    _time_once(call, 1)  # warm up: first touch of the output's pages, caches, lazy imports
     t = _time_once(call, 1)
     return max(1, min(100_000, int(budget / max(t, 1e-9))))
 

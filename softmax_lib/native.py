@@ -339,33 +339,56 @@ def _thin_vjp(kernels, y, dy, axis, out, isa, threads):
     return None
 
 
-_INNER = {"softmax": lib.sm_softmax_inner_f32, "log_softmax": lib.sm_log_softmax_inner_f32}
+_INNER = {  # along a non-last axis of C-contiguous arrays, no transpose (AVX2 and scalar)
+    name: {
+        _F32: getattr(lib, f"sm_{name}_inner_f32_mt"),
+        _F64: getattr(lib, f"sm_{name}_inner_f64_mt"),
+    }
+    for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp")
+}
+_INNER_ISAS = (lib.SM_ISA_SCALAR, lib.SM_ISA_AVX2)  # NEON has no inner-axis kernels yet
 
 
-def _run_inner(name, x, axis, out, code):
-    """float32 (log-)softmax along a non-last `axis` of C-contiguous `x` with the
-    AVX2 kernel that walks down the axis 8 columns at a time: no transposing copy,
-    and a C-contiguous result. (One thread: ``threads`` does not apply here yet.)"""
-    shape = x.shape
+def _inner_ok(arrays, axis, code):
+    """Whether the inner-axis kernels take these inputs: a non-last `axis`, an
+    ISA that has them, and C-contiguous aligned arrays."""
+    return (
+        code in _INNER_ISAS
+        and axis != arrays[0].ndim - 1
+        and all(a.flags.c_contiguous and a.flags.aligned for a in arrays)
+    )
+
+
+def _run_inner(name, arrays, axis, out, code, threads):
+    """Kernel `name` along a non-last `axis` of C-contiguous `arrays` with the
+    kernels that walk down the axis a block of columns at a time: no
+    transposing copy, a C-contiguous result, `threads` shared over the columns.
+    `out` is written directly when C-contiguous, aligned and either disjoint
+    from the inputs or one of them exactly; otherwise via a temporary."""
+    a0 = arrays[0]
+    shape, dtype = a0.shape, a0.dtype
     outer, n = int(np.prod(shape[:axis], dtype=np.int64)), shape[axis]
     inner = int(np.prod(shape[axis + 1 :], dtype=np.int64))
     if out is None:
-        dest = result = np.empty(shape, _F32)
+        dest = result = np.empty(shape, dtype)
     elif (
         out.flags.c_contiguous
         and out.flags.aligned
-        and (not _may_share_memory(out, x) or _same_layout(out, x))
+        and not any(_may_share_memory(out, a) and not _same_layout(out, a) for a in arrays)
     ):
         dest = result = out
     else:
-        dest, result = np.empty(shape, _F32), out
-    rc = _INNER[name](
-        _from_buffer(_BUFFER[_F32], x),
-        _from_buffer(_BUFFER[_F32], dest, True),
+        dest, result = np.empty(shape, dtype), out
+    buffer = _BUFFER[dtype]
+    pointers = [_from_buffer(buffer, a) for a in arrays]
+    rc = _INNER[name][dtype](
+        *pointers,
+        _from_buffer(buffer, dest, True),
         outer,
         n,
         inner,
         code,
+        _thread_count(threads, a0.size),
     )
     _check_rc(rc, code)
     if dest is not result:
@@ -381,15 +404,8 @@ def _run(name, arrays, axis, out, isa, threads=None):
         return np.empty_like(a0) if out is None else out
     if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
         return copy_into(out, _run(name, arrays, axis, None, isa, threads))
-    if (
-        name in _INNER
-        and code == lib.SM_ISA_AVX2
-        and a0.dtype == _F32
-        and axis != a0.ndim - 1
-        and a0.flags.c_contiguous
-        and a0.flags.aligned
-    ):
-        return _run_inner(name, a0, axis, out, code)
+    if _inner_ok(arrays, axis, code):
+        return _run_inner(name, arrays, axis, out, code, threads)
     if out is None and axis != a0.ndim - 1:
         # a C-contiguous result, as loops and vectorized give (the kernels write
         # rows: a temporary, then one copy into it)

@@ -35,7 +35,20 @@ def arguments(name, x, rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize(
-    "shape, axis", [((37, 1001), -1), ((5, 3), -1), ((2, 9), -1), ((64, 300), 0), ((3, 4, 50), 1)]
+    "shape, axis",
+    [
+        ((37, 1001), -1),
+        ((5, 3), -1),
+        ((2, 9), -1),
+        # along an inner axis (C-contiguous: the kernels that walk down the axis):
+        # one slice whose columns are cut into narrower blocks for more threads,
+        # several slices, n past a float32 flush block, inner wider than a block
+        ((64, 300), 0),
+        ((3, 4, 50), 1),
+        ((1, 2, 3), 1),
+        ((2, 7, 3, 33), 1),
+        ((20, 1030), 0),
+    ],
 )
 def test_identical_results_for_any_thread_count(isa, name, dtype, shape, axis):
     rng = np.random.default_rng(13)
@@ -79,6 +92,10 @@ def test_c_refuses_a_thread_count_below_one():
     assert lib.sm_softmax_f32_mt(p, 8, p, 8, 1, 8, 0, 0) == lib.SM_ERR_BAD_THREADS
     assert lib.sm_log_softmax_vjp_f32_mt(p, 8, p, 8, p, 8, 1, 8, 0, -3) == lib.SM_ERR_BAD_THREADS
     assert lib.sm_softmax_f32_mt(p, 8, p, 8, 1, 8, 0, 1000) == lib.sm_best_isa()  # capped
+    # along an inner axis: the same rule
+    assert lib.sm_softmax_inner_f32_mt(p, p, 1, 4, 2, 1, 0) == lib.SM_ERR_BAD_THREADS
+    assert lib.sm_log_softmax_vjp_inner_f32_mt(p, p, p, 2, 2, 2, 1, -1) == lib.SM_ERR_BAD_THREADS
+    assert lib.sm_softmax_inner_f32_mt(p, p, 2, 2, 2, 1, 1000) == lib.SM_ISA_SCALAR
 
 
 def default_threads_with(value):

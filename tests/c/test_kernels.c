@@ -578,52 +578,105 @@ static void test_exp(int isa, const dtype *t, uint32_t step, long points)
 
 /* ------------------------------------------------- the middle-axis kernels */
 
-/* sm_(log_)softmax_inner_f32 along the middle axis of (outer, n, inner) float32
- * arrays, contiguous and in place, against the same references and bounds as
- * the rows (they sum in float blocks of at most 8 rows flushed to double, as
- * sum_rounds counts); an ISA without them must refuse: SM_ERR_ISA_UNAVAILABLE. */
-static void test_inner(int isa)
+/* The sm_*_inner_* functions along the middle axis of (outer, n, inner) arrays,
+ * all four ops, float32 and float64, contiguous and in place (out = x; for the
+ * VJPs out = y or dy), on 1 and 3 threads, each column against the same
+ * references and bounds as a row (the kernels sum a column as the row kernels
+ * sum a row: float blocks of at most 8 rows flushed to double); an ISA without
+ * them (NEON) must refuse: SM_ERR_ISA_UNAVAILABLE. */
+static int32_t run_inner(int op, const dtype *t, int isa, void *a, void *b, void *out, size_t outer,
+                         size_t n, size_t inner, int threads)
 {
-    static const size_t ns[] = {1, 2, 7, 8, 9, 70, 129}, inners[] = {1, 3, 8, 13, 40};
-    const size_t outer = 2;
+    if (t->f32) {
+        float *A = a, *B = b, *O = out;
+        return op == SOFTMAX       ? sm_softmax_inner_f32_mt(A, O, outer, n, inner, isa, threads)
+               : op == LOG_SOFTMAX ? sm_log_softmax_inner_f32_mt(A, O, outer, n, inner, isa, threads)
+               : op == SOFTMAX_VJP ? sm_softmax_vjp_inner_f32_mt(A, B, O, outer, n, inner, isa, threads)
+                                   : sm_log_softmax_vjp_inner_f32_mt(A, B, O, outer, n, inner, isa, threads);
+    }
+    double *A = a, *B = b, *O = out;
+    return op == SOFTMAX       ? sm_softmax_inner_f64_mt(A, O, outer, n, inner, isa, threads)
+           : op == LOG_SOFTMAX ? sm_log_softmax_inner_f64_mt(A, O, outer, n, inner, isa, threads)
+           : op == SOFTMAX_VJP ? sm_softmax_vjp_inner_f64_mt(A, B, O, outer, n, inner, isa, threads)
+                               : sm_log_softmax_vjp_inner_f64_mt(A, B, O, outer, n, inner, isa, threads);
+}
+
+static double get(const dtype *t, const void *p, size_t i)
+{
+    return t->f32 ? ((const float *)p)[i] : ((const double *)p)[i];
+}
+
+static void set(const dtype *t, void *p, size_t i, double v)
+{
+    if (t->f32)
+        ((float *)p)[i] = (float)v;
+    else
+        ((double *)p)[i] = v;
+}
+
+static void test_inner(int isa, const dtype *t)
+{
+    static const size_t ns[] = {1, 2, 3, 7, 8, 9, 70, 129}, inners[] = {1, 3, 8, 13, 40, 515};
+    const size_t outer = 2, es = t->f32 ? sizeof(float) : sizeof(double);
     for (size_t a = 0; a < sizeof ns / sizeof *ns; ++a)
         for (size_t b = 0; b < sizeof inners / sizeof *inners; ++b) {
             const size_t n = ns[a], inner = inners[b], total = outer * n * inner;
-            float *x = malloc(total * sizeof *x), *buf = malloc(total * sizeof *buf);
-            double *col = malloc(n * sizeof *col), *got = malloc(n * sizeof *got);
+            double *va = malloc(total * sizeof *va), *vb = malloc(total * sizeof *vb);
+            double *ca = malloc(n * sizeof *ca), *cb = malloc(n * sizeof *cb), *got = malloc(n * sizeof *got);
             LD *ref = malloc(n * sizeof *ref), *bound = malloc(n * sizeof *bound);
+            void *bufs[3];
+            for (int k = 0; k < 3; ++k)
+                bufs[k] = malloc(total * es);
             const double scale = (a + b) % 3 == 0 ? 1 : (a + b) % 3 == 1 ? 10 : 40;
-            for (size_t i = 0; i < total; ++i)
-                x[i] = (float)uniform(-scale, scale);
-            for (int op = SOFTMAX; op <= LOG_SOFTMAX; ++op)
-                for (int layout = CONTIG; layout <= INPLACE; layout += INPLACE - CONTIG) {
-                    float *out = layout == INPLACE ? buf : malloc(total * sizeof *out);
-                    memcpy(buf, x, total * sizeof *x);
-                    const int32_t rc = op == SOFTMAX ? sm_softmax_inner_f32(buf, out, outer, n, inner, isa)
-                                                     : sm_log_softmax_inner_f32(buf, out, outer, n, inner, isa);
-                    ++checks;
-                    const int32_t want = isa == SM_ISA_AVX2 ? isa : SM_ERR_ISA_UNAVAILABLE;
-                    if (rc != want)
-                        FAIL("%s %s_inner_f32: returned %d, want %d\n", ISA_NAMES[isa], OP_NAMES[op],
-                             (int)rc, (int)want);
-                    for (size_t o = 0; rc == SM_ISA_AVX2 && o < outer; ++o)
-                        for (size_t j = 0; j < inner; ++j) {  /* one column at a time */
-                            for (size_t i = 0; i < n; ++i) {
-                                col[i] = x[(o * n + i) * inner + j];
-                                got[i] = out[(o * n + i) * inner + j];
-                            }
-                            if (op == SOFTMAX)
-                                ref_softmax(&F32, col, n, ref, bound);
-                            else
-                                ref_log_softmax(&F32, col, n, ref, bound);
-                            compare(isa, op, &F32, n, layout, "middle axis", got, ref, bound, n);
+            for (int op = SOFTMAX; op <= LOG_SOFTMAX_VJP; ++op) {
+                for (size_t o = 0; o < outer; ++o)  /* inputs column by column */
+                    for (size_t j = 0; j < inner; ++j) {
+                        random_rows(op, t, ca, cb, 1, n, scale);
+                        for (size_t i = 0; i < n; ++i) {
+                            va[(o * n + i) * inner + j] = ca[i];
+                            vb[(o * n + i) * inner + j] = cb[i];
                         }
-                    if (out != buf)
-                        free(out);
-                }
-            free(x);
-            free(buf);
-            free(col);
+                    }
+                for (int layout = CONTIG; layout <= INPLACE; layout += INPLACE - CONTIG)
+                    for (int threads = 1; threads <= 3; threads += 2) {
+                        for (size_t i = 0; i < total; ++i) {
+                            set(t, bufs[0], i, va[i]);
+                            set(t, bufs[1], i, vb[i]);
+                            set(t, bufs[2], i, SENTINEL);
+                        }
+                        const int out_k = layout != INPLACE ? 2 : op == LOG_SOFTMAX_VJP ? 1 : 0;
+                        const int32_t rc = run_inner(op, t, isa, bufs[0], bufs[1], bufs[out_k], outer,
+                                                     n, inner, threads);
+                        ++checks;
+                        const int32_t want = isa == SM_ISA_NEON ? SM_ERR_ISA_UNAVAILABLE : isa;
+                        if (rc != want)
+                            FAIL("%s %s_inner %s: returned %d, want %d\n", ISA_NAMES[isa], OP_NAMES[op],
+                                 t->name, (int)rc, (int)want);
+                        for (size_t o = 0; rc > 0 && o < outer; ++o)
+                            for (size_t j = 0; j < inner; ++j) {  /* one column at a time */
+                                for (size_t i = 0; i < n; ++i) {
+                                    const size_t at = (o * n + i) * inner + j;
+                                    ca[i] = va[at];
+                                    cb[i] = vb[at];
+                                    got[i] = get(t, bufs[out_k], at);
+                                }
+                                switch (op) {
+                                case SOFTMAX: ref_softmax(t, ca, n, ref, bound); break;
+                                case LOG_SOFTMAX: ref_log_softmax(t, ca, n, ref, bound); break;
+                                case SOFTMAX_VJP: ref_softmax_vjp(t, ca, cb, n, ref, bound); break;
+                                default: ref_log_softmax_vjp(t, ca, cb, n, ref, bound);
+                                }
+                                compare(isa, op, t, n, layout, threads > 1 ? "middle axis, 3 threads"
+                                                                           : "middle axis", got, ref, bound, n);
+                            }
+                    }
+            }
+            for (int k = 0; k < 3; ++k)
+                free(bufs[k]);
+            free(va);
+            free(vb);
+            free(ca);
+            free(cb);
             free(got);
             free(ref);
             free(bound);
@@ -695,8 +748,8 @@ int main(int argc, char **argv)
             test_random(isa, t);
             test_specials(isa, t);
             test_exp(isa, t, step, points);
+            test_inner(isa, t);
         }
-        test_inner(isa);
         if (isa != SM_ISA_SCALAR)
             test_differs_from_scalar(isa);
         for (int op = SOFTMAX; op <= LOG_SOFTMAX_VJP; ++op)
