@@ -17,11 +17,15 @@ what is being compared.
 """
 
 import argparse
+import functools
 import json
 import os
 import statistics
 import sys
 import time
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +36,15 @@ DTYPES = ("float32", "float64")
 GRID = ((1, 10), (1, 1000), (128, 1000), (4096, 1000), (256, 32768), (4096, 3))
 QUICK_GRID = ((1, 10), (1, 1000), (128, 1000), (1024, 1000))
 LOOPS_MAX_SIZE = 1000  # Python loops take ~1 µs per element: only tiny shapes
+
+
+def _native() -> types.ModuleType | None:
+    """softmax_lib.native, or None when the C library was not built."""
+    try:
+        from . import native
+    except ImportError:
+        return None
+    return native
 
 
 def _inputs(shape, dtype, seed=0):
@@ -110,7 +123,7 @@ def _kernel_calls(native, isa):
         kernel = native._KERNELS[op][x.dtype]
         ins = (y, dy) if op == "softmax_vjp" else (x,)
         rows, n = x.reshape(-1, x.shape[-1]).shape
-        args = []
+        args: list[Any] = []
         for a in (*ins, out):
             args += (native._pointer(a.reshape(rows, n)), n)
         return lambda: kernel(*args, rows, n, code, 1)  # one thread, as torch
@@ -118,7 +131,7 @@ def _kernel_calls(native, isa):
     return make
 
 
-def implementations(axis=-1):
+def implementations(axis: int = -1) -> dict[str, Callable[..., Any]]:
     """``{name: make(op, x, y, dy, out) -> callable}`` for what this machine has.
 
     ``native-<isa>`` runs on one thread, ``native-<best>-threads`` on the
@@ -131,10 +144,7 @@ def implementations(axis=-1):
         "loops": _module_calls(loops, axis=axis),
         "numpy": _module_calls(vectorized, axis=axis),
     }
-    try:
-        from . import native
-    except ImportError:
-        native = None
+    native = _native()
     if native is not None:
         for isa in native.available_isas():
             impls[f"native-{isa}"] = _module_calls(native, isa=isa, axis=axis)
@@ -174,7 +184,10 @@ def _floor_calls(x, y, dy, out):
         np.multiply(dy, 0.5, out=out)
         np.add(out, y, out=out)
 
-    candidates = {"copy": [lambda: np.copyto(out, x)], "triad": [numpy_triad]}
+    candidates: dict[str, list[Callable[[], Any]]] = {
+        "copy": [lambda: np.copyto(out, x)],
+        "triad": [numpy_triad],
+    }
     try:
         from . import native
     except ImportError:
@@ -182,8 +195,8 @@ def _floor_calls(x, y, dy, out):
     # The C kernels move float32; any C-contiguous array can be seen as float32.
     fx, fy, fdy, fout = (a.reshape(-1).view(np.float32) for a in (x, y, dy, out))
     for nt in (False, True) if "avx2" in native.available_isas() else (False,):
-        candidates["copy"].append(lambda nt=nt: native._copy_f32(fx, fout, nt))
-        candidates["triad"].append(lambda nt=nt: native._triad_f32(fout, fy, fdy, 0.5, nt))
+        candidates["copy"].append(functools.partial(native._copy_f32, fx, fout, nt))
+        candidates["triad"].append(functools.partial(native._triad_f32, fout, fy, fdy, 0.5, nt))
     return candidates
 
 
@@ -205,10 +218,12 @@ def _calibrate(call, budget):
     return max(1, min(100_000, int(budget / max(t, 1e-9))))
 
 
-def measure(calls, rounds, budget):
+def measure(
+    calls: dict[str, Callable[[], Any]], rounds: int, budget: float
+) -> dict[str, list[float]]:
     """Interleave `calls` for `rounds` rounds; return per-call times in seconds."""
     numbers = {name: _calibrate(call, budget) for name, call in calls.items()}
-    samples = {name: [] for name in calls}
+    samples: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():
             samples[name].append(_time_once(call, numbers[name]))
@@ -220,7 +235,15 @@ def _summary(times):
     return {"median": statistics.median(times), "q1": q[0], "q3": q[2]}
 
 
-def run(grid=GRID, ops=OPS, dtypes=DTYPES, rounds=9, budget=0.02, progress=None, axis=-1):
+def run(
+    grid: Sequence[tuple[int, ...]] = GRID,
+    ops: Sequence[str] = OPS,
+    dtypes: Sequence[str] = DTYPES,
+    rounds: int = 9,
+    budget: float = 0.02,
+    progress: Callable[[tuple[int, ...], str, str], Any] | None = None,
+    axis: int = -1,
+) -> list[dict[str, Any]]:
     """Benchmark the grid along `axis`; returns a list of result rows (dicts).
 
     Besides the bandwidth floor (``vs_floor``), each forward row has a roofline
@@ -280,7 +303,7 @@ def run(grid=GRID, ops=OPS, dtypes=DTYPES, rounds=9, budget=0.02, progress=None,
     return rows
 
 
-def format_table(rows):
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The results as a plain-text table, one line per (shape, dtype, op, impl)."""
     header = (
         f"{'shape':>11} {'dtype':>7} {'op':>11} {'impl':>20} {'median':>10} "
@@ -305,7 +328,7 @@ def _fmt_time(seconds):
     return f"{seconds * 1e3:.2f}ms"
 
 
-def plot(rows, path):
+def plot(rows: Sequence[dict[str, Any]], path: str) -> None:
     """Time per element against row length, one panel per (dtype, op)."""
     import matplotlib
 
@@ -339,7 +362,7 @@ def plot(rows, path):
     plt.close(fig)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m softmax_lib.benchmark", description=__doc__.split("\n\n")[0]
     )
@@ -361,7 +384,8 @@ def main(argv=None):
         help="the axis to normalise over (default -1; e.g. 0 for columns)",
     )
     args = parser.parse_args(argv)
-    grid, rounds, budget = (QUICK_GRID, 5, 0.005) if args.quick else (GRID, 9, 0.02)
+    grid: list[tuple[int, ...]]
+    grid, rounds, budget = (list(QUICK_GRID), 5, 0.005) if args.quick else (list(GRID), 9, 0.02)
     rounds = args.rounds or rounds
     if args.shapes:
         grid = [tuple(int(d) for d in shape.split("x")) for shape in args.shapes.split(",")]

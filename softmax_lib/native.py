@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -119,7 +120,7 @@ AUTO_THREADS_MIN_SIZE = 1 << 17
 _AUTO_THREADS = _env_threads() or _cores()
 
 
-def default_threads():
+def default_threads() -> int:
     """The thread count of ``threads=None`` for calls on at least
     :data:`AUTO_THREADS_MIN_SIZE` elements (fewer: 1): ``SOFTMAX_LIB_NUM_THREADS``
     if set, else the number of cores this process may use."""
@@ -144,7 +145,7 @@ _from_buffer, _cast = ffi.from_buffer, ffi.cast
 _may_share_memory, _empty, _ndarray = np.may_share_memory, np.empty, np.ndarray
 
 
-def best_isa():
+def best_isa() -> str:
     """The instruction set ``isa="auto"`` uses: ``"avx2"``, ``"neon"`` or ``"scalar"``.
 
     AVX2 needs an x86-64 CPU with AVX2 and FMA and an OS that saves the YMM
@@ -155,7 +156,7 @@ def best_isa():
     return _NAMES[_BEST]
 
 
-def available_isas():
+def available_isas() -> tuple[str, ...]:
     """The instruction sets this build can run on this CPU, e.g. ``("scalar", "avx2")``
     or ``("scalar", "neon")``."""
     return _AVAILABLE
@@ -418,7 +419,7 @@ def _run(name, arrays, axis, out, isa, threads=None):
     else:
         dest, copy_to = _output(out, axis, ins)
     rows, n = dest.shape
-    args = []
+    args: list[Any] = []
     for v in (*ins, dest):
         args += (_pointer(v), v.strides[0] // v.itemsize)
     nthreads = _thread_count(threads, rows * n)

@@ -199,7 +199,15 @@ def per_element(
     return points
 
 
-def plot_sweep(ax, rows, impls, shapes, x_of, dtype, op):
+def plot_sweep(
+    ax: Any,
+    rows: Sequence[dict[str, Any]],
+    impls: Iterable[str],
+    shapes: Sequence[Sequence[int]],
+    x_of: Callable[[Sequence[int]], float],
+    dtype: str,
+    op: str,
+) -> None:
     """Draw nanoseconds per element of each of `impls` over `shapes` on `ax`.
 
     Each implementation is a line of medians with its quartiles as error bars;
