@@ -474,18 +474,25 @@ static int fits(size_t rows, size_t n, ptrdiff_t stride, size_t size)
 
 /* Whether out may be written while x is read row by row: the very same rows, or
  * no byte in common (dispatch.c's may_write). */
-static int apart(const void *x, ptrdiff_t xs, const void *out, ptrdiff_t os, size_t rows,
-                 size_t n, size_t size)
+static int apart_widths(const void *x, ptrdiff_t xs, size_t xn, const void *out, ptrdiff_t os,
+                        size_t on, size_t rows, size_t size)
 {
-    if (x == out && (xs == os || rows == 1))
+    if (x == out && (xs == os || rows == 1) && xn == on)
         return 1;
     const ptrdiff_t last_x = (ptrdiff_t)(rows - 1) * xs * (ptrdiff_t)size;
     const ptrdiff_t last_o = (ptrdiff_t)(rows - 1) * os * (ptrdiff_t)size;
     const uintptr_t x_lo = (uintptr_t)x + (last_x < 0 ? (uintptr_t)last_x : 0);
-    const uintptr_t x_hi = (uintptr_t)x + (last_x < 0 ? 0 : (uintptr_t)last_x) + n * size;
+    const uintptr_t x_hi = (uintptr_t)x + (last_x < 0 ? 0 : (uintptr_t)last_x) + xn * size;
     const uintptr_t o_lo = (uintptr_t)out + (last_o < 0 ? (uintptr_t)last_o : 0);
-    const uintptr_t o_hi = (uintptr_t)out + (last_o < 0 ? 0 : (uintptr_t)last_o) + n * size;
+    const uintptr_t o_hi = (uintptr_t)out + (last_o < 0 ? 0 : (uintptr_t)last_o) + on * size;
     return x_hi <= o_lo || o_hi <= x_lo;
+}
+
+/* Rows of n elements of x and of out share no byte, or are the very same rows. */
+static int apart(const void *x, ptrdiff_t xs, const void *out, ptrdiff_t os, size_t rows,
+                 size_t n, size_t size)
+{
+    return apart_widths(x, xs, n, out, os, n, rows, size);
 }
 
 #if SM_HAVE_AVX2
@@ -552,8 +559,8 @@ MASKED_ENTRY(log_softmax_masked_f64, double)
             || (w != NULL && !fits(rows, n, w_stride, 1)))                              \
             return SM_ERR_SIZE;                                                         \
         if ((n > 0 && BAD_ALIGN(x, T)) || BAD_ALIGN(out, T)                             \
-            || (n > 0 && !apart(x, x_stride, out, out_stride, rows, n, sizeof(T))))     \
-            return SM_ERR_LAYOUT; /* conservative: out's rows counted n wide */         \
+            || (n > 0 && !apart_widths(x, x_stride, n, out, out_stride, 1, rows, sizeof(T)))) \
+            return SM_ERR_LAYOUT; /* out: one element per row */                         \
         T (*row)(const T *, const uint8_t *, size_t) = PICK_MASKED(use, name);          \
         for (size_t r = 0; r < rows; ++r) {                                             \
             const T *xr = n ? x + (ptrdiff_t)r * x_stride : x;                          \
