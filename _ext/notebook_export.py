@@ -39,6 +39,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import sphinx.directives.code as sphinx_code
 from docutils import nodes, utils
 from docutils.frontend import get_default_settings
 from docutils.parsers.rst import Parser, directives
@@ -49,7 +50,6 @@ from myst_nb.core.variables import format_plain_text
 from myst_nb.ext.glue.crossref import read_glue_cache
 from myst_parser.parsers.directives import parse_directive_text
 from sphinx.addnodes import pending_xref
-from sphinx.directives.code import LiteralIncludeReader
 from sphinx.util.nodes import split_explicit_title
 
 #: literalinclude options with a plain form here (the rest would change what is
@@ -63,6 +63,7 @@ INCLUDE_OPTIONS = {
     "end-at",
     "lines",
     "dedent",
+    "no-docstring",  # _ext/literal_body.py: the code of a :pyobject: without its docstring
 }
 ADMONITIONS = {
     "admonition",
@@ -337,7 +338,9 @@ class Exporter:
             )
         relname, path = self.env.relfn2path(filename, self.docname)
         try:
-            text, _ = LiteralIncludeReader(path, dict(options), self.app.config).read()
+            # looked up at call time: literal_body.py replaces it (for :no-docstring:)
+            reader = sphinx_code.LiteralIncludeReader
+            text, _ = reader(path, dict(options), self.app.config).read()
         except Exception as exc:
             raise self._error(f"{{literalinclude}} {filename}: {exc}", line) from exc
         language = options.get("language", "")
