@@ -75,7 +75,11 @@ def relative_error(analytic: ArrayLike, numerical: ArrayLike, tiny: float = 1e-3
 
 
 def gradcheck(
-    activation: Any, loss: Any, x: ArrayLike, target: ArrayLike, eps: float = 1e-6
+    activation: Any,
+    loss: Any,
+    x: ArrayLike,
+    target: ArrayLike,
+    eps: float = 1e-6,
 ) -> float:
     """Max relative error between the analytic and the numerical ``dL/dx``.
 

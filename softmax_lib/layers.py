@@ -48,14 +48,14 @@ __all__ = ["Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "LogS
 
 
 class Activation:
-    """The protocol: ``forward(x) -> y`` and ``backward(x, y, dy) -> dL/dx``."""
+    """Protocol: ``forward(x) -> y`` and ``backward(x, y, dy) -> dL/dx``."""
 
     def forward(self, x: ArrayLike) -> FloatArray:
         """Return ``y = f(x)``."""
         raise NotImplementedError
 
     def backward(self, x: ArrayLike, y: ArrayLike, dy: ArrayLike) -> FloatArray:
-        """Return ``dL/dx``, given ``x``, ``y = forward(x)``, ``dy = dL/dy``."""
+        """``dL/dx`` from ``x``, ``y = forward(x)`` and ``dy = dL/dy``."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -63,7 +63,7 @@ class Activation:
 
 
 class Elementwise(Activation):
-    """``y_i = f(x_i)``: a diagonal Jacobian, so the VJP is ``f'(x) * dy``."""
+    """``y_i = f(x_i)``: diagonal Jacobian, so the VJP is ``f'(x) * dy``."""
 
     def derivative(self, x: FloatArray, y: FloatArray) -> FloatArray:
         """``f'(x)`` elementwise, from `x` or `y`, whichever is simpler."""
@@ -133,7 +133,7 @@ class AlongAxis(Activation):
 
 
 class Softmax(AlongAxis):
-    """Softmax along `axis`; backward: the O(n) VJP ``y * (dy - <y, dy>)``."""
+    """Softmax along `axis`; backward: O(n) VJP ``y * (dy - <y, dy>)``."""
 
     def forward(self, x: ArrayLike) -> FloatArray:
         return softmax_lib.softmax(x, axis=self.axis)

@@ -62,7 +62,8 @@ def softmax_row(x):
     if not x:
         return []
     m = x[0]
-    for v in x:  # 1. the max, so that every exponent below is <= 0 and cannot overflow
+    # 1. the max, so that every exponent below is <= 0 and cannot overflow
+    for v in x:
         if v > m:
             m = v
     exps, total = [], 0.0
@@ -126,7 +127,8 @@ def softmax_vjp_row(s, g):
     dot = 0.0
     for si, gi in zip(s, g, strict=True):  # 1. one O(n) dot product
         dot += si * gi
-    return [si * (gi - dot) for si, gi in zip(s, g, strict=True)]  # 2. scale: O(n), no matrix
+    # 2. scale: O(n), no matrix
+    return [si * (gi - dot) for si, gi in zip(s, g, strict=True)]
 
 
 def log_softmax_vjp_row(y, g):
@@ -343,7 +345,8 @@ def softmax_vjp(
     """
     if out is None:
         out = np.empty_like(y)
-    elif overlaps_itself(out):  # an as_strided out: as if y, dy were copied first
+    elif overlaps_itself(out):
+        # an as_strided out: as if y, dy were copied first
         return copy_into(out, softmax_vjp(y, dy, axis, where=where))
     y, dy = detach(y, out), detach(dy, out)
     for _, row in slices_along(y.shape, axis):

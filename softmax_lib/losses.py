@@ -210,5 +210,6 @@ class CrossEntropyWithLogits(Loss):
     def grad(self, y: ArrayLike, target: ArrayLike) -> FloatArray:
         y, target = check_pair(y, target, "y", "target")
         s = softmax_lib.softmax(y)
-        total = np.sum(target, axis=-1, keepdims=True)  # 1 for a distribution
+        # 1 for a distribution
+        total = np.sum(target, axis=-1, keepdims=True)
         return (s * total - target) / max(n_rows(y), 1)

@@ -44,9 +44,10 @@ def softmax_jacobian_by_diff(n: int) -> sp.Matrix:
 
 
 def kronecker_form(n: int) -> sp.Matrix:
-    """The Jacobian in Kronecker form: ``J[i, j] = s_i (delta_ij - s_j)``."""
+    """The Jacobian, Kronecker form: ``J[i, j] = s_i (delta_ij - s_j)``."""
     _, s = softmax_symbols(n)
-    return sp.Matrix(n, n, lambda i, j: s[i] * (sp.KroneckerDelta(i, j) - s[j]))
+    delta = sp.KroneckerDelta
+    return sp.Matrix(n, n, lambda i, j: s[i] * (delta(i, j) - s[j]))
 
 
 def matrix_form(n: int) -> sp.Matrix:

@@ -118,26 +118,30 @@ def softmax(
     Parameters
     ----------
     x : array_like
-        Logits. float16/32/64 keep their dtype (float16 computed in float32);
-        integers give float64.
+        Logits. float16/32/64 keep their dtype (float16 computed in
+        float32); integers give float64.
     axis : int, tuple of ints or None, optional
-        Axis or axes to normalise over (default: the last); None: all of them,
-        as one slice.
+        Axis or axes to normalise over (default: the last); None: all of
+        them, as one slice.
     out : ndarray, optional
-        Where to write the result; same shape and dtype as the result. May be `x`.
+        Where to write the result; same shape and dtype as the result.
+        May be `x`.
     where : array_like of bool, optional
-        Mask broadcastable to `x`: only the entries where it is True take part;
-        the result is 0 elsewhere, and throughout a slice with no entry.
+        Mask broadcastable to `x`: only the entries where it is True take
+        part; the result is 0 elsewhere, and throughout a slice with no
+        entry.
 
     Returns
     -------
     ndarray
-        Non-negative values that sum to 1 along `axis`. A slice that holds NaN or
-        ``+inf``, or only ``-inf``, gives NaN throughout that slice.
+        Non-negative values that sum to 1 along `axis`. A slice that holds
+        NaN or ``+inf``, or only ``-inf``, gives NaN throughout that slice.
 
     Notes
     -----
-    .. math:: s_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}}, \quad m = \max_j x_j
+    .. math::
+
+        s_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}}, \quad m = \max_j x_j
 
     Subtracting the maximum changes nothing mathematically and keeps every
     exponent :math:`\le 0`, so nothing overflows.
@@ -156,10 +160,12 @@ def softmax(
         return np.empty_like(x) if out is None else out
     if where is not None:
         return _finish(out, _masked_softmax(x, axis, where))
-    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+    if out is not None and overlaps_itself(out):
+        # an as_strided out: as NumPy's ufuncs
         return copy_into(out, softmax(x, axis))
     m = np.max(x, axis=axis, keepdims=True)
-    with np.errstate(invalid="ignore"):  # -inf - -inf in an all--inf slice -> NaN
+    # -inf - -inf in an all--inf slice -> NaN
+    with np.errstate(invalid="ignore"):
         out = np.subtract(x, m, out=out)
     np.exp(out, out=out)
     out /= np.sum(out, axis=axis, keepdims=True)
@@ -173,21 +179,23 @@ def log_softmax(
     out: NDArray[np.floating] | None = None,
     where: ArrayLike | None = None,
 ) -> NDArray[np.floating]:
-    r"""Log of the softmax along `axis`: ``x - max - log(sum(exp(x - max)))``.
+    r"""Log-softmax along `axis`: ``x - max - log(sum(exp(x - max)))``.
 
     Parameters
     ----------
     x : array_like
-        Logits. float16/32/64 keep their dtype (float16 computed in float32);
-        integers give float64.
+        Logits. float16/32/64 keep their dtype (float16 computed in
+        float32); integers give float64.
     axis : int, tuple of ints or None, optional
-        Axis or axes to normalise over (default: the last); None: all of them,
-        as one slice.
+        Axis or axes to normalise over (default: the last); None: all of
+        them, as one slice.
     out : ndarray, optional
-        Where to write the result; same shape and dtype as the result. May be `x`.
+        Where to write the result; same shape and dtype as the result.
+        May be `x`.
     where : array_like of bool, optional
-        Mask broadcastable to `x`: only the entries where it is True take part;
-        the result is ``-inf`` elsewhere, and throughout a slice with no entry.
+        Mask broadcastable to `x`: only the entries where it is True take
+        part; the result is ``-inf`` elsewhere, and throughout a slice
+        with no entry.
 
     Returns
     -------
@@ -196,13 +204,17 @@ def log_softmax(
 
     Notes
     -----
-    .. math:: \log s_i = (x_i - m) - \operatorname{log1p}\Big(\sum_{j \ne k} e^{x_j - m}\Big)
+    .. math::
 
-    where :math:`x_k = m` is one maximum (the others equal to it count 1 each).
-    The sum of all the exponentials is :math:`1 + \text{rest}`; ``log`` of it would
-    round away the small part, ``log1p(rest)`` keeps it, so the top class (the
-    entry an NLL loss reads) is right to a few ulp. The terms are subtracted in
-    that order: ``x - m`` is exact for the largest entries.
+        \log s_i = (x_i - m)
+        - \operatorname{log1p}\Big(\sum_{j \ne k} e^{x_j - m}\Big)
+
+    where :math:`x_k = m` is one maximum (the others equal to it count 1
+    each). The sum of all the exponentials is :math:`1 + \text{rest}`;
+    ``log`` of it would round away the small part, ``log1p(rest)`` keeps
+    it, so the top class (the entry an NLL loss reads) is right to a few
+    ulp. The terms are subtracted in that order: ``x - m`` is exact for the
+    largest entries.
 
     Examples
     --------
@@ -223,7 +235,8 @@ def log_softmax(
         return np.empty_like(x) if out is None else out
     if where is not None:
         return _finish(out, _masked_log_softmax(x, axis, where))
-    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+    if out is not None and overlaps_itself(out):
+        # an as_strided out: as NumPy's ufuncs
         return copy_into(out, log_softmax(x, axis))
     m = np.max(x, axis=axis, keepdims=True)
     with np.errstate(invalid="ignore"):  # -inf - -inf, inf - inf: NaN rows
@@ -326,19 +339,24 @@ def softmax_vjp(
     """
     if y.size == 0:
         return np.empty_like(y) if out is None else out
-    if where is not None:  # entries outside the mask take no part (inf * 0 there: ignored)
+    if where is not None:
+        # entries outside the mask take no part (inf * 0 there: ignored)
         with np.errstate(invalid="ignore", over="ignore"):
-            dot = np.expand_dims(np.sum(y * dy, axis=axis, where=where), axis)
+            dots = np.sum(y * dy, axis=axis, where=where)
+            dot = np.expand_dims(dots, axis)
             result = np.zeros_like(y)
             np.multiply(y, dy - dot, out=result, where=where)
         return _finish(out, result)
-    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+    if out is not None and overlaps_itself(out):
+        # an as_strided out: as NumPy's ufuncs
         return copy_into(out, softmax_vjp(y, dy, axis))
-    dot = np.expand_dims(np.vecdot(y, dy, axis=axis), axis)  # <s, g> per slice
+    # <s, g> per slice
+    dot = np.expand_dims(np.vecdot(y, dy, axis=axis), axis)
     if out is None:
         out = dy - dot
         out *= y
-    elif np.shares_memory(out, y):  # writing dy - dot into out would destroy y
+    elif np.shares_memory(out, y):
+        # writing dy - dot into out would destroy y
         np.multiply(y, dy - dot, out=out)
     else:
         np.subtract(dy, dot, out=out)
@@ -394,7 +412,8 @@ def log_softmax_vjp(
         result = log_softmax_vjp(ym, dym, axis)
         result[~where] = 0.0
         return _finish(out, result.astype(y.dtype, copy=False))
-    if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
+    if out is not None and overlaps_itself(out):
+        # an as_strided out: as NumPy's ufuncs
         return copy_into(out, log_softmax_vjp(y, dy, axis))
     total = np.sum(dy, axis=axis, keepdims=True)
     # exp(y) near 1 (y > -ln 2, at most one entry per slice: the top class) would
@@ -440,7 +459,8 @@ def softmax_jacobian(y: ArrayLike, axis: int = -1) -> NDArray[np.floating]:
     y, axis, dtype = jacobian_args(y, axis)
     s = np.moveaxis(y, axis, -1)
     jac = -s[..., :, None] * s[..., None, :]
-    diagonal = np.einsum("...ii->...i", jac)  # a writable view of the diagonals
+    # a writable view of the diagonals
+    diagonal = np.einsum("...ii->...i", jac)
     diagonal += s
     return jac.astype(dtype, copy=False)
 
