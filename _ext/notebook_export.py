@@ -139,6 +139,9 @@ class Exporter:
         glued = read_glue_cache(str(self.env.mystnb_config.output_folder), docname)
         self.glue = {key: output["data"] for key, output in glued.items()}
         self.requirements: list[str] = []  # pip requirements of the install cell
+        # files of the chapter's own folder it includes (e.g. src/naive_vjp.c), which a
+        # downloaded notebook must recreate: path relative to the chapter -> text
+        self.local_files: dict[str, str] = {}
         self.solution: str | None = None  # the label of the open {solution-start}
         self.exercises: dict[str, str] = {}  # label -> "Exercise N"
         self._reporter = utils.new_document(str(self.source), get_default_settings(Parser))
@@ -196,6 +199,13 @@ class Exporter:
             "if missing:",
             "    %pip install {shlex.join(missing)}",
         ]
+        if self.local_files:  # the chapter's own files its code reads, as the text shows them
+            lines += [
+                "from pathlib import Path",
+                f"for name, text in {self.local_files!r}.items():",
+                "    Path(name).parent.mkdir(parents=True, exist_ok=True)",
+                "    Path(name).write_text(text)",
+            ]
         if any(GLUE_IMPORT.search(c.source) for c in nb.cells if c.cell_type == "code"):
             lines += ["import IPython.display", "", GLUE_SHIM]
         return "\n".join(lines)
@@ -337,6 +347,10 @@ class Exporter:
                 line,
             )
         relname, path = self.env.relfn2path(filename, self.docname)
+        folder = self.source.parent.resolve()
+        if Path(path).resolve().is_relative_to(folder):  # the chapter's, not the library's
+            local = Path(path).resolve().relative_to(folder).as_posix()
+            self.local_files[local] = Path(path).read_text()
         try:
             # looked up at call time: literal_body.py replaces it (for :no-docstring:)
             reader = sphinx_code.LiteralIncludeReader
