@@ -559,3 +559,63 @@ def test_native_masked_vjp_layouts(isa, monkeypatch):
             for name in BACKWARD:  # ATOL's scales; log_softmax_vjp's is the larger
                 assert_close(got[name], want[name], np.float64, 10, scale=scale, sources=2)
                 assert np.all(got[name][~np.broadcast_to(m, x.shape)] == 0), name
+
+
+@pytest.mark.parametrize("isa", native_isas_with_masked_kernels())
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_native_masked_vjp_entry_points(isa, dtype):
+    # The C entry points themselves: out may be y or dy (same stride), a mask row
+    # stride of 0 repeats one mask row; NEON, NULL and a shifted overlapping out are
+    # refused with their error codes.
+    from softmax_lib import native
+
+    ffi, lib = native.ffi, native.lib
+    code = {"scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2}[isa]
+    ctype = "float *" if dtype == np.float32 else "double *"
+    suffix = "f32" if dtype == np.float32 else "f64"
+    rng = np.random.default_rng(34)
+    rows, n = 4, 19
+    mask = (rng.random(n) < 0.6).astype(np.uint8)
+    y = vectorized.log_softmax(rng.normal(size=(rows, n)).astype(dtype), where=mask.astype(bool))
+    g = rng.normal(size=(rows, n)).astype(dtype)
+
+    def p(a):
+        return ffi.cast(ctype, a.ctypes.data)
+
+    w = ffi.cast("uint8_t *", mask.ctypes.data)
+    for name in ("softmax_vjp_masked", "log_softmax_vjp_masked"):
+        f = getattr(lib, f"sm_{name}_{suffix}")
+        want = np.empty_like(y)
+        assert f(p(y), n, p(g), n, w, 0, p(want), n, rows, n, code) == code
+        y_out, g_out = y.copy(), g.copy()  # out=y, then out=dy
+        assert f(p(y_out), n, p(g), n, w, 0, p(y_out), n, rows, n, code) == code
+        assert f(p(y), n, p(g_out), n, w, 0, p(g_out), n, rows, n, code) == code
+        assert np.array_equal(y_out, want) and np.array_equal(g_out, want)
+        assert np.all(want[:, mask == 0] == 0)
+        ref = getattr(vectorized, name.replace("_masked", ""))(
+            y.astype(np.float64), g.astype(np.float64), where=np.broadcast_to(mask, y.shape) > 0
+        )
+        scale = ATOL["log_softmax_vjp"](g)  # the larger of the two VJPs' scales
+        assert_close(want, ref, dtype, n, scale=scale)
+        out = np.empty_like(y)
+        assert f(p(y), n, p(g), n, w, 0, p(out), n, rows, n, lib.SM_ISA_NEON) == (
+            lib.SM_ERR_ISA_UNAVAILABLE
+        )
+        assert f(p(y), n, ffi.NULL, n, w, 0, p(out), n, rows, n, code) == lib.SM_ERR_NULL
+        shifted = g.copy()
+        assert (
+            f(
+                p(y),
+                n,
+                p(shifted),
+                n,
+                w,
+                0,
+                ffi.cast(ctype, shifted.ctypes.data + 8),
+                n,
+                rows,
+                n - 2,
+                code,
+            )
+            == lib.SM_ERR_LAYOUT
+        )
