@@ -1,6 +1,6 @@
 /*
- * kernels_masked.c -- softmax, log-softmax and logsumexp with a mask (where=),
- * and logsumexp itself: the kernels and their entry points (softmax.h).
+ * kernels_masked.c -- softmax, log-softmax, their VJPs and logsumexp with a mask
+ * (where=), and logsumexp itself: the kernels and their entry points (softmax.h).
  *
  * A row is the entries whose mask byte is nonzero; the mask is read in place
  * (uint8 rows with their own stride, 0 for a mask broadcast over the rows), so
@@ -130,6 +130,59 @@ SCALAR_LOG_SOFTMAX(double, f64)
     }
 SCALAR_LSE(float, f32)
 SCALAR_LSE(double, f64)
+
+/* The VJPs with a mask: the unmasked row kernels' arithmetic (kernels_scalar.c)
+ * over the masked-in entries -- <y, dy> or sum(dy) in double, the log-softmax
+ * VJP's top class (y > -ln 2) by expm1 -- and 0 outside the mask, where y and dy
+ * are never read into the result (NaN or inf there take no part); a row with no
+ * entry gives zeros. out may be y or dy: entry i is written after it is read. */
+static void softmax_vjp_masked_scalar_f32(const float *y, const float *dy, const uint8_t *w,
+                                          float *out, size_t n)
+{
+    double dot = 0.0;  /* <y, dy> over the mask */
+    for (size_t i = 0; i < n; ++i)
+        if (w[i])
+            dot += (double)y[i] * dy[i];
+    for (size_t i = 0; i < n; ++i)
+        out[i] = w[i] ? (float)(y[i] * (dy[i] - dot)) : 0.0f;
+}
+
+static void softmax_vjp_masked_scalar_f64(const double *y, const double *dy, const uint8_t *w,
+                                          double *out, size_t n)
+{
+    double dot = 0.0;
+    for (size_t i = 0; i < n; ++i)
+        if (w[i])
+            dot += y[i] * dy[i];
+    for (size_t i = 0; i < n; ++i)
+        out[i] = w[i] ? y[i] * (dy[i] - dot) : 0.0;
+}
+
+static void log_softmax_vjp_masked_scalar_f32(const float *y, const float *dy, const uint8_t *w,
+                                              float *out, size_t n)
+{
+    double total = 0.0;  /* sum(dy) over the mask */
+    for (size_t i = 0; i < n; ++i)
+        if (w[i])
+            total += dy[i];
+    for (size_t i = 0; i < n; ++i)
+        out[i] = !w[i] ? 0.0f
+                 : (float)(y[i] > -SM_LN2 ? (dy[i] - total) - expm1f(y[i]) * total
+                                          : dy[i] - expf(y[i]) * total);
+}
+
+static void log_softmax_vjp_masked_scalar_f64(const double *y, const double *dy, const uint8_t *w,
+                                              double *out, size_t n)
+{
+    double total = 0.0;
+    for (size_t i = 0; i < n; ++i)
+        if (w[i])
+            total += dy[i];
+    for (size_t i = 0; i < n; ++i)
+        out[i] = !w[i] ? 0.0
+                 : y[i] > -SM_LN2 ? (dy[i] - total) - expm1(y[i]) * total
+                                  : dy[i] - exp(y[i]) * total;
+}
 
 /* ---------------------------------------------------------------- AVX2 */
 
@@ -428,6 +481,155 @@ SM_AVX2 static double logsumexp_avx2_f64(const double *x, const uint8_t *w, size
     const double rest = exp_sum_masked_avx2_f64(x, w, m, NULL, n, &tops);
     return m + log1p(rest + (tops - 1.0));
 }
+/* The masked VJPs in AVX2. Lanes outside the mask have y = -1 and dy = 0 before
+ * any arithmetic (-1: neither the top-class path nor exp's slow path for -inf,
+ * kernels_avx2.c's maskload_y_ps) and are cleared before the store; <y, dy> and
+ * sum(dy) are summed in double for float32 too. The top class (y > -ln 2, at
+ * most one entry of a row) is redone lane by lane with libm's expm1, out of
+ * line, as the scalar kernel computes it, before anything is stored (out may be
+ * y or dy). */
+SM_AVX2 static inline __m256 masked_y_ps(const float *y, __m256 k)
+{
+    return _mm256_blendv_ps(_mm256_set1_ps(-1.0f), _mm256_loadu_ps(y), k);
+}
+
+SM_AVX2 static inline __m256d masked_y_pd(const double *y, __m256d k)
+{
+    return _mm256_blendv_pd(_mm256_set1_pd(-1.0), _mm256_loadu_pd(y), k);
+}
+
+SM_AVX2 static void softmax_vjp_masked_avx2_f32(const float *y, const float *dy, const uint8_t *w,
+                                                float *out, size_t n)
+{
+    __m256d acc = _mm256_setzero_pd();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 k = lanes_ps(w + i);
+        const __m256 a = _mm256_and_ps(_mm256_loadu_ps(y + i), k);
+        const __m256 b = _mm256_and_ps(_mm256_loadu_ps(dy + i), k);
+        acc = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
+                              _mm256_cvtps_pd(_mm256_castps256_ps128(b)), acc);
+        acc = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)),
+                              _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)), acc);
+    }
+    double dot = 0.0;
+    for (size_t j = i; j < n; ++j)
+        if (w[j])
+            dot += (double)y[j] * dy[j];
+    dot += hsum4(acc);
+    const __m256 dv = _mm256_set1_ps((float)dot);
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 k = lanes_ps(w + i);
+        const __m256 g = _mm256_sub_ps(_mm256_loadu_ps(dy + i), dv);
+        _mm256_storeu_ps(out + i, _mm256_and_ps(_mm256_mul_ps(_mm256_loadu_ps(y + i), g), k));
+    }
+    for (; i < n; ++i)
+        out[i] = w[i] ? (float)(y[i] * (dy[i] - dot)) : 0.0f;
+}
+
+SM_AVX2 static void softmax_vjp_masked_avx2_f64(const double *y, const double *dy, const uint8_t *w,
+                                                double *out, size_t n)
+{
+    __m256d acc = _mm256_setzero_pd();
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256d k = lanes_pd(w + i);
+        acc = _mm256_fmadd_pd(_mm256_and_pd(_mm256_loadu_pd(y + i), k),
+                              _mm256_and_pd(_mm256_loadu_pd(dy + i), k), acc);
+    }
+    double dot = 0.0;
+    for (size_t j = i; j < n; ++j)
+        if (w[j])
+            dot += y[j] * dy[j];
+    dot += hsum4(acc);
+    const __m256d dv = _mm256_set1_pd(dot);
+    for (i = 0; i + 4 <= n; i += 4) {
+        const __m256d k = lanes_pd(w + i);
+        const __m256d g = _mm256_sub_pd(_mm256_loadu_pd(dy + i), dv);
+        _mm256_storeu_pd(out + i, _mm256_and_pd(_mm256_mul_pd(_mm256_loadu_pd(y + i), g), k));
+    }
+    for (; i < n; ++i)
+        out[i] = w[i] ? y[i] * (dy[i] - dot) : 0.0;
+}
+
+/* The lanes `top` (a movemask) of r redone as (dy - T) - expm1(y) T. */
+SM_AVX2 __attribute__((noinline)) static __m256 top_masked_ps(const float *y, const float *dy,
+                                                              __m256 r, int top, double total)
+{
+    float v[8];
+    _mm256_storeu_ps(v, r);
+    for (int j = 0; j < 8; ++j)
+        if (top & (1 << j))
+            v[j] = (float)((dy[j] - total) - expm1f(y[j]) * total);
+    return _mm256_loadu_ps(v);
+}
+
+SM_AVX2 __attribute__((noinline)) static __m256d top_masked_pd(const double *y, const double *dy,
+                                                               __m256d r, int top, double total)
+{
+    double v[4];
+    _mm256_storeu_pd(v, r);
+    for (int j = 0; j < 4; ++j)
+        if (top & (1 << j))
+            v[j] = (dy[j] - total) - expm1(y[j]) * total;
+    return _mm256_loadu_pd(v);
+}
+
+SM_AVX2 static void log_softmax_vjp_masked_avx2_f32(const float *y, const float *dy, const uint8_t *w,
+                                                    float *out, size_t n)
+{
+    __m256d acc = _mm256_setzero_pd();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = add_ps_to_pd(acc, _mm256_and_ps(_mm256_loadu_ps(dy + i), lanes_ps(w + i)));
+    double total = 0.0;
+    for (size_t j = i; j < n; ++j)
+        if (w[j])
+            total += dy[j];
+    total += hsum4(acc);
+    const __m256 tv = _mm256_set1_ps((float)total), cut = _mm256_set1_ps((float)-SM_LN2);
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 k = lanes_ps(w + i), yv = masked_y_ps(y + i, k);
+        const __m256 dv = _mm256_and_ps(_mm256_loadu_ps(dy + i), k);
+        __m256 r = _mm256_fnmadd_ps(sm_exp256_ps(yv), tv, dv);  /* exp(y) = softmax(x) */
+        const int top = _mm256_movemask_ps(_mm256_cmp_ps(yv, cut, _CMP_GT_OQ));
+        if (top)
+            r = top_masked_ps(y + i, dy + i, r, top, total);
+        _mm256_storeu_ps(out + i, _mm256_and_ps(r, k));
+    }
+    for (; i < n; ++i)
+        out[i] = !w[i] ? 0.0f
+                 : (float)(y[i] > -SM_LN2 ? (dy[i] - total) - expm1f(y[i]) * total
+                                          : dy[i] - expf(y[i]) * total);
+}
+
+SM_AVX2 static void log_softmax_vjp_masked_avx2_f64(const double *y, const double *dy, const uint8_t *w,
+                                                    double *out, size_t n)
+{
+    __m256d acc = _mm256_setzero_pd();
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        acc = _mm256_add_pd(acc, _mm256_and_pd(_mm256_loadu_pd(dy + i), lanes_pd(w + i)));
+    double total = 0.0;
+    for (size_t j = i; j < n; ++j)
+        if (w[j])
+            total += dy[j];
+    total += hsum4(acc);
+    const __m256d tv = _mm256_set1_pd(total), cut = _mm256_set1_pd(-SM_LN2);
+    for (i = 0; i + 4 <= n; i += 4) {
+        const __m256d k = lanes_pd(w + i), yv = masked_y_pd(y + i, k);
+        const __m256d dv = _mm256_and_pd(_mm256_loadu_pd(dy + i), k);
+        __m256d r = _mm256_fnmadd_pd(sm_exp256_pd(yv), tv, dv);
+        const int top = _mm256_movemask_pd(_mm256_cmp_pd(yv, cut, _CMP_GT_OQ));
+        if (top)
+            r = top_masked_pd(y + i, dy + i, r, top, total);
+        _mm256_storeu_pd(out + i, _mm256_and_pd(r, k));
+    }
+    for (; i < n; ++i)
+        out[i] = !w[i] ? 0.0
+                 : y[i] > -SM_LN2 ? (dy[i] - total) - expm1(y[i]) * total
+                                  : dy[i] - exp(y[i]) * total;
+}
 #endif /* SM_HAVE_AVX2 */
 
 /* ---------------------------------------------------------------- entry points */
@@ -541,6 +743,47 @@ MASKED_ENTRY(softmax_masked_f32, float)
 MASKED_ENTRY(softmax_masked_f64, double)
 MASKED_ENTRY(log_softmax_masked_f32, float)
 MASKED_ENTRY(log_softmax_masked_f64, double)
+
+
+#define softmax_vjp_masked_f32_scalar softmax_vjp_masked_scalar_f32
+#define softmax_vjp_masked_f64_scalar softmax_vjp_masked_scalar_f64
+#define log_softmax_vjp_masked_f32_scalar log_softmax_vjp_masked_scalar_f32
+#define log_softmax_vjp_masked_f64_scalar log_softmax_vjp_masked_scalar_f64
+#define softmax_vjp_masked_f32_avx2 softmax_vjp_masked_avx2_f32
+#define softmax_vjp_masked_f64_avx2 softmax_vjp_masked_avx2_f64
+#define log_softmax_vjp_masked_f32_avx2 log_softmax_vjp_masked_avx2_f32
+#define log_softmax_vjp_masked_f64_avx2 log_softmax_vjp_masked_avx2_f64
+
+/* The masked VJPs: MASKED_ENTRY's checks for the two inputs y and dy. */
+#define MASKED_VJP_ENTRY(name, T)                                                       \
+    int32_t sm_##name(const T *y, ptrdiff_t y_stride, const T *dy, ptrdiff_t dy_stride,  \
+                      const uint8_t *w, ptrdiff_t w_stride, T *out, ptrdiff_t out_stride, \
+                      size_t rows, size_t n, int32_t isa)                               \
+    {                                                                                   \
+        const int32_t use = resolve_masked(isa);                                        \
+        if (use < 0)                                                                    \
+            return use;                                                                 \
+        if (rows == 0 || n == 0)                                                        \
+            return use;                                                                 \
+        if (y == NULL || dy == NULL || w == NULL || out == NULL)                        \
+            return SM_ERR_NULL;                                                         \
+        if (!fits(rows, n, y_stride, sizeof(T)) || !fits(rows, n, dy_stride, sizeof(T)) \
+            || !fits(rows, n, out_stride, sizeof(T)) || !fits(rows, n, w_stride, 1))    \
+            return SM_ERR_SIZE;                                                         \
+        if (BAD_ALIGN(y, T) || BAD_ALIGN(dy, T) || BAD_ALIGN(out, T)                    \
+            || !apart(y, y_stride, out, out_stride, rows, n, sizeof(T))                 \
+            || !apart(dy, dy_stride, out, out_stride, rows, n, sizeof(T)))              \
+            return SM_ERR_LAYOUT;                                                       \
+        void (*row)(const T *, const T *, const uint8_t *, T *, size_t) = PICK_MASKED(use, name); \
+        for (size_t r = 0; r < rows; ++r)                                               \
+            row(y + (ptrdiff_t)r * y_stride, dy + (ptrdiff_t)r * dy_stride,             \
+                w + (ptrdiff_t)r * w_stride, out + (ptrdiff_t)r * out_stride, n);       \
+        return use;                                                                     \
+    }
+MASKED_VJP_ENTRY(softmax_vjp_masked_f32, float)
+MASKED_VJP_ENTRY(softmax_vjp_masked_f64, double)
+MASKED_VJP_ENTRY(log_softmax_vjp_masked_f32, float)
+MASKED_VJP_ENTRY(log_softmax_vjp_masked_f64, double)
 
 /* One value per row, out[r * out_stride]; w may be NULL (every entry); n may be
  * 0 (-inf per row). */

@@ -216,6 +216,26 @@ int32_t sm_log_softmax_masked_f32(const float *x, ptrdiff_t x_stride, const uint
 int32_t sm_log_softmax_masked_f64(const double *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride,
                                   double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
 
+/* The masked VJPs (where=, the forward pass's mask): sm_softmax_vjp_f32 and
+ * sm_log_softmax_vjp_f32 over the masked-in entries of each row (<y, dy> and
+ * sum(dy) taken over them only), 0 outside them whatever y and dy hold there
+ * (NaN and inf included); a row with no entry gives zeros.
+ * @param w, w_stride the mask, as sm_softmax_masked_f32 (must not overlap out)
+ * Other parameters as sm_softmax_vjp_f32 (out may equal y or dy, same stride);
+ * ISAs, threads and return as sm_softmax_masked_f32. */
+int32_t sm_softmax_vjp_masked_f32(const float *y, ptrdiff_t y_stride, const float *dy, ptrdiff_t dy_stride,
+                                  const uint8_t *w, ptrdiff_t w_stride, float *out, ptrdiff_t out_stride,
+                                  size_t rows, size_t n, int32_t isa);
+int32_t sm_softmax_vjp_masked_f64(const double *y, ptrdiff_t y_stride, const double *dy, ptrdiff_t dy_stride,
+                                  const uint8_t *w, ptrdiff_t w_stride, double *out, ptrdiff_t out_stride,
+                                  size_t rows, size_t n, int32_t isa);
+int32_t sm_log_softmax_vjp_masked_f32(const float *y, ptrdiff_t y_stride, const float *dy,
+                                      ptrdiff_t dy_stride, const uint8_t *w, ptrdiff_t w_stride,
+                                      float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+int32_t sm_log_softmax_vjp_masked_f64(const double *y, ptrdiff_t y_stride, const double *dy,
+                                      ptrdiff_t dy_stride, const uint8_t *w, ptrdiff_t w_stride,
+                                      double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+
 /* out[r * out_stride] = log(sum(exp(x))) of row r (of its masked-in entries when
  * w is not NULL), as m + log1p(rest) with the maxima counted apart; NaN in a row
  * gives NaN, else +inf gives +inf; only -inf, or no entry (n may be 0), -inf.

@@ -18,12 +18,11 @@ axes last and merge them into one (a copy unless they already are last and
 contiguous), 0-d input is a row of one, float16 is computed by the float32
 kernels: the result is C-contiguous in each case.
 
-``where=`` in the forward functions and :func:`logsumexp` have their own C
-kernels (``native/kernels_masked.c``: scalar and AVX2, one thread; the mask is
-read in place, the input is not copied for it). Not in C: the VJPs with
-``where=``, anything masked with ``isa="neon"`` (no NEON masked kernels yet) and
-:func:`softmax_jacobian` run the NumPy code of :mod:`softmax_lib.vectorized`,
-with the same contract and bounds.
+``where=`` in the forward functions, in the VJPs and :func:`logsumexp` have their
+own C kernels (``native/kernels_masked.c``: scalar and AVX2, one thread; the mask
+is read in place, the inputs are not copied for it). Not in C: anything masked
+with ``isa="neon"`` (no NEON masked kernels yet) and :func:`softmax_jacobian` run
+the NumPy code of :mod:`softmax_lib.vectorized`, with the same contract and bounds.
 
 What differs from SciPy's ``scipy.special.softmax`` / ``log_softmax`` /
 ``logsumexp``: the default axis is -1 here (None there); ``where=``, ``out=``,
@@ -436,7 +435,7 @@ _MASKED = {
         _F32: getattr(lib, f"sm_{name}_masked_f32"),
         _F64: getattr(lib, f"sm_{name}_masked_f64"),
     }
-    for name in ("softmax", "log_softmax")
+    for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp")
 }
 _LOGSUMEXP = {_F32: lib.sm_logsumexp_f32, _F64: lib.sm_logsumexp_f64}
 
@@ -454,29 +453,33 @@ def _mask_rows(mask, n):
     return v
 
 
-def _run_masked(name, x, axis, out, mask, code):
-    """(log-)softmax of `x` along `axis` where `mask`, by the masked C kernels."""
-    if x.size == 0:
-        return np.empty_like(x) if out is None else out
-    (xv,) = _inputs((x,), axis)
-    rows, n = xv.shape
-    mv = _mask_rows(mask if axis == x.ndim - 1 else np.moveaxis(mask, axis, -1), n)
-    dest = np.empty((rows, n), x.dtype)
-    rc = _MASKED[name][x.dtype](
-        _pointer(xv),
-        xv.strides[0] // xv.itemsize,
+def _run_masked(name, arrays, axis, out, mask, code):
+    """Kernel `name` (a (log-)softmax or its VJP) of `arrays` (x, or y and dy:
+    same shape and dtype) along `axis` where `mask`, by the masked C kernels."""
+    a0 = arrays[0]
+    if a0.size == 0:
+        return np.empty_like(a0) if out is None else out
+    ins = _inputs(arrays, axis)
+    rows, n = ins[0].shape
+    mv = _mask_rows(mask if axis == a0.ndim - 1 else np.moveaxis(mask, axis, -1), n)
+    dest = np.empty((rows, n), a0.dtype)  # then copied into out: out may be an input
+    args: list[Any] = []
+    for v in ins:
+        args += (_pointer(v), v.strides[0] // v.itemsize)
+    rc = _MASKED[name][a0.dtype](
+        *args,
         _cast("uint8_t *", mv.__array_interface__["data"][0]),
         mv.strides[0],
-        _from_buffer(_BUFFER[x.dtype], dest, True),
+        _from_buffer(_BUFFER[a0.dtype], dest, True),
         n,
         rows,
         n,
         code,
     )
     _check_rc(rc, code)
-    moved = x.shape if axis == x.ndim - 1 else np.moveaxis(x, axis, -1).shape
+    moved = a0.shape if axis == a0.ndim - 1 else np.moveaxis(a0, axis, -1).shape
     result = dest.reshape(moved)
-    if axis != x.ndim - 1:
+    if axis != a0.ndim - 1:
         result = np.moveaxis(result, -1, axis)
     if out is not None:
         np.copyto(out, result)
@@ -496,7 +499,7 @@ def _forward_core(name, isa, threads):
         _thread_count(threads, 1)  # checked as for any other call
         if code == lib.SM_ISA_NEON:
             return getattr(vectorized, name).__wrapped__(x, axis, out, mask)
-        return _run_masked(name, x, axis, out, mask, code)
+        return _run_masked(name, (x,), axis, out, mask, code)
 
     return core
 
@@ -540,8 +543,11 @@ def _backward_core(name, isa, threads):
     def core(y, dy, axis, out, mask):
         if mask is None:
             return _run(name, (y, dy), axis, out, isa, threads)
-        _isa_code(isa), _thread_count(threads, 1)
-        return getattr(vectorized, name).__wrapped__(y, dy, axis, out, mask)
+        code = _isa_code(isa)
+        _thread_count(threads, 1)  # checked as for any other call
+        if code == lib.SM_ISA_NEON:
+            return getattr(vectorized, name).__wrapped__(y, dy, axis, out, mask)
+        return _run_masked(name, (y, dy), axis, out, mask, code)
 
     return core
 
@@ -708,7 +714,8 @@ def softmax_vjp(
     out : ndarray, optional
         Where to write the result; may be `y` or `dy`.
     where : array_like of bool, optional
-        The forward pass's mask (computed by NumPy); the gradient is 0 outside it.
+        The forward pass's mask; the gradient is 0 outside it (the masked C
+        kernels, one thread; NumPy for ``isa="neon"``).
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
     threads : int, optional
@@ -757,7 +764,8 @@ def log_softmax_vjp(
     out : ndarray, optional
         Where to write the result; may be `y` or `dy`.
     where : array_like of bool, optional
-        The forward pass's mask (computed by NumPy); the gradient is 0 outside it.
+        The forward pass's mask; the gradient is 0 outside it (the masked C
+        kernels, one thread; NumPy for ``isa="neon"``).
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
     threads : int, optional

@@ -457,3 +457,165 @@ def test_native_masked_layouts(isa):
                 assert np.array_equal(np.isneginf(got), np.isneginf(want)), name
                 finite = np.isfinite(want)
                 assert_close(got[finite], want[finite], np.float64, 10, scale=2.0, sources=2)
+
+
+def refuse_vjp_fallback(monkeypatch):
+    """Make the masked VJPs' NumPy fallback (``vectorized.<vjp>.__wrapped__``) raise."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the NumPy fallback ran")
+
+    refuse.__wrapped__ = refuse
+    for name in BACKWARD:
+        monkeypatch.setattr(vectorized, name, refuse)
+
+
+@pytest.mark.parametrize("isa", native_isas_with_masked_kernels())
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_native_masked_vjps_run_in_c(isa, dtype, monkeypatch):
+    # The bounds are ATOL's (test_contract) with g's entries inside the mask; y is
+    # taken as exact here (the reference gets the same y), which only tightens them.
+    from softmax_lib import native
+
+    rng = np.random.default_rng(32)
+    # lengths around the AVX2 blocks (8 float32, 4 float64 lanes) and their tails
+    for n in [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33]:
+        x = rng.normal(scale=3.0, size=(6, n)).astype(dtype)
+        x[5, 0] = 40.0  # a top class with s near 1 (the expm1 path), when it is in the mask
+        g = rng.normal(size=(6, n)).astype(dtype)
+        mask = rng.random((6, n)) < 0.6
+        mask[0] = False  # a fully masked row: zeros
+        mask[1, 0] = mask[5, 0] = True
+        y = vectorized.softmax(x, where=mask)
+        log_y = vectorized.log_softmax(x, where=mask)
+        # outside the mask y and dy take no part, NaN and inf included
+        out_of_mask = np.where(rng.random((~mask).sum()) < 0.5, np.nan, -np.inf)
+        g_bad = g.copy()
+        g_bad[~mask] = np.where(rng.random((~mask).sum()) < 0.5, np.nan, np.inf)
+        y_bad, log_y_bad = y.copy(), log_y.copy()
+        y_bad[~mask] = out_of_mask
+        log_y_bad[~mask] = -out_of_mask
+        want_dx = subset_reference("softmax_vjp", y, mask, g)
+        want_dlog = subset_reference("log_softmax_vjp", log_y, mask, g)
+        g_in = np.where(mask, g, 0)
+        refuse_vjp_fallback(monkeypatch)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            dx = native.softmax_vjp(y_bad, g_bad, where=mask, isa=isa)
+            dlog = native.log_softmax_vjp(log_y_bad, g_bad, where=mask, isa=isa)
+            # in place: out=dy and out=y
+            dx_dy, dlog_dy, dx_y = g_bad.copy(), g_bad.copy(), y_bad.copy()
+            assert native.softmax_vjp(y_bad, dx_dy, where=mask, out=dx_dy, isa=isa) is dx_dy
+            assert native.log_softmax_vjp(
+                log_y_bad, dlog_dy, where=mask, out=dlog_dy, isa=isa
+            ) is (dlog_dy)
+            assert native.softmax_vjp(dx_y, g_bad, where=mask, out=dx_y, isa=isa) is dx_y
+        monkeypatch.undo()  # the NumPy code again, for the references
+        assert_close(dx, want_dx, dtype, n, scale=ATOL["softmax_vjp"](g_in), sources=2)
+        assert_close(dlog, want_dlog, dtype, n, scale=ATOL["log_softmax_vjp"](g_in), sources=2)
+        assert np.all(dx[~mask] == 0) and np.all(dlog[~mask] == 0)
+        assert not np.isnan(dx).any() and not np.isnan(dlog).any()
+        for a, b in [(dx_dy, dx), (dlog_dy, dlog), (dx_y, dx)]:
+            assert np.array_equal(a, b)  # the same kernel, the same numbers
+        # what the NumPy code gives for the same bad entries outside the mask
+        with np.errstate(invalid="ignore"):  # NumPy's exp(nan) in the rows it masks after
+            np_dx = vectorized.softmax_vjp(y_bad, g_bad, where=mask)
+            np_dlog = vectorized.log_softmax_vjp(log_y_bad, g_bad, where=mask)
+        assert_close(dx, np_dx, dtype, n, scale=ATOL["softmax_vjp"](g_in), sources=2)
+        assert_close(dlog, np_dlog, dtype, n, scale=ATOL["log_softmax_vjp"](g_in), sources=2)
+
+
+@pytest.mark.parametrize("isa", native_isas_with_masked_kernels())
+def test_native_masked_vjp_layouts(isa, monkeypatch):
+    # As test_native_masked_layouts for the VJPs, with the fallback refused: a mask
+    # broadcast over the rows (row stride 0), (B, 1) and transposed masks (copied),
+    # along axis 0, strided inputs. float64 against the NumPy code in float64.
+    from softmax_lib import native
+
+    rng = np.random.default_rng(33)
+    x = rng.normal(size=(12, 20))[::2, 1::2]  # strided, (6, 10)
+    g = rng.normal(size=(6, 20))[:, ::2]
+    for mask in [
+        rng.random(10) < 0.5,
+        rng.random((6, 1)) < 0.5,
+        (rng.random((10, 6)) < 0.5).T,
+        np.ones((6, 10), bool),
+    ]:
+        for axis in (-1, 0):
+            m = mask if axis == -1 or mask.ndim == 2 else mask[:6, None]
+            y = vectorized.softmax(x, axis=axis, where=m)
+            log_y = vectorized.log_softmax(x, axis=axis, where=m)
+            want = {
+                "softmax_vjp": vectorized.softmax_vjp(y, g, axis=axis, where=m),
+                "log_softmax_vjp": vectorized.log_softmax_vjp(log_y, g, axis=axis, where=m),
+            }
+            scale = ATOL["log_softmax_vjp"](np.moveaxis(g, axis, -1))
+            refuse_vjp_fallback(monkeypatch)
+            got = {
+                "softmax_vjp": native.softmax_vjp(y, g, axis=axis, where=m, isa=isa),
+                "log_softmax_vjp": native.log_softmax_vjp(log_y, g, axis=axis, where=m, isa=isa),
+            }
+            monkeypatch.undo()
+            for name in BACKWARD:  # ATOL's scales; log_softmax_vjp's is the larger
+                assert_close(got[name], want[name], np.float64, 10, scale=scale, sources=2)
+                assert np.all(got[name][~np.broadcast_to(m, x.shape)] == 0), name
+
+
+@pytest.mark.parametrize("isa", native_isas_with_masked_kernels())
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_native_masked_vjp_entry_points(isa, dtype):
+    # The C entry points themselves: out may be y or dy (same stride), a mask row
+    # stride of 0 repeats one mask row; NEON, NULL and a shifted overlapping out are
+    # refused with their error codes.
+    from softmax_lib import native
+
+    ffi, lib = native.ffi, native.lib
+    code = {"scalar": lib.SM_ISA_SCALAR, "avx2": lib.SM_ISA_AVX2}[isa]
+    ctype = "float *" if dtype == np.float32 else "double *"
+    suffix = "f32" if dtype == np.float32 else "f64"
+    rng = np.random.default_rng(34)
+    rows, n = 4, 19
+    mask = (rng.random(n) < 0.6).astype(np.uint8)
+    y = vectorized.log_softmax(rng.normal(size=(rows, n)).astype(dtype), where=mask.astype(bool))
+    g = rng.normal(size=(rows, n)).astype(dtype)
+
+    def p(a):
+        return ffi.cast(ctype, a.ctypes.data)
+
+    w = ffi.cast("uint8_t *", mask.ctypes.data)
+    for name in ("softmax_vjp_masked", "log_softmax_vjp_masked"):
+        f = getattr(lib, f"sm_{name}_{suffix}")
+        want = np.empty_like(y)
+        assert f(p(y), n, p(g), n, w, 0, p(want), n, rows, n, code) == code
+        y_out, g_out = y.copy(), g.copy()  # out=y, then out=dy
+        assert f(p(y_out), n, p(g), n, w, 0, p(y_out), n, rows, n, code) == code
+        assert f(p(y), n, p(g_out), n, w, 0, p(g_out), n, rows, n, code) == code
+        assert np.array_equal(y_out, want) and np.array_equal(g_out, want)
+        assert np.all(want[:, mask == 0] == 0)
+        ref = getattr(vectorized, name.replace("_masked", ""))(
+            y.astype(np.float64), g.astype(np.float64), where=np.broadcast_to(mask, y.shape) > 0
+        )
+        scale = ATOL["log_softmax_vjp"](g)  # the larger of the two VJPs' scales
+        assert_close(want, ref, dtype, n, scale=scale)
+        out = np.empty_like(y)
+        assert f(p(y), n, p(g), n, w, 0, p(out), n, rows, n, lib.SM_ISA_NEON) == (
+            lib.SM_ERR_ISA_UNAVAILABLE
+        )
+        assert f(p(y), n, ffi.NULL, n, w, 0, p(out), n, rows, n, code) == lib.SM_ERR_NULL
+        shifted = g.copy()
+        assert (
+            f(
+                p(y),
+                n,
+                p(shifted),
+                n,
+                w,
+                0,
+                ffi.cast(ctype, shifted.ctypes.data + 8),
+                n,
+                rows,
+                n - 2,
+                code,
+            )
+            == lib.SM_ERR_LAYOUT
+        )
