@@ -159,9 +159,9 @@ def logsumexp(x: Any, axis: Any = -1, keepdims: bool = False, **kwargs: Any) -> 
     Examples
     --------
     >>> import dask.array as da
-    >>> x = da.from_array(np.array([[1000.0, 1000.0], [0.0, 0.0]]), chunks=(1, 1))
+    >>> x = da.from_array(np.array([[1.0, 1.0], [0.0, 0.0]]), chunks=(1, 1))
     >>> logsumexp(x).compute()
-    array([1000.69314718,    0.69314718])
+    array([1.69314718, 0.69314718])
     """
     da = _dask()
     import softmax_lib
