@@ -47,14 +47,13 @@ except ImportError as exc:  # not compiled (no C compiler at install): NumPy is 
 # An ndarray goes straight to _fastest after one type test; a torch tensor or other
 # array-API array, or a dask array, keeps its type (softmax_lib._frontends).
 from ._frontends import dispatching as _dispatching  # noqa: E402
+from ._frontends import dispatching_reduction as _dispatching_reduction  # noqa: E402
 
 softmax = _dispatching(_fastest.softmax, "softmax")
 log_softmax = _dispatching(_fastest.log_softmax, "log_softmax")
 softmax_vjp = _dispatching(_fastest.softmax_vjp, "softmax_vjp", arrays=2)
 log_softmax_vjp = _dispatching(_fastest.log_softmax_vjp, "log_softmax_vjp", arrays=2)
-# logsumexp reduces an axis: NumPy arrays only so far (the front ends map same-shape
-# results; a reduction needs its own wrapper).
-logsumexp = _fastest.logsumexp
+logsumexp = _dispatching_reduction(_fastest.logsumexp, "logsumexp")
 softmax_jacobian = _fastest.softmax_jacobian
 BACKEND = _fastest.__name__.rsplit(".", 1)[-1]
 

@@ -1,9 +1,10 @@
 """Routing of non-NumPy arrays to the front ends that keep their type.
 
 The top-level functions (and :mod:`softmax_lib.vectorized`'s) are wrapped by
-:func:`dispatching`: an ``ndarray`` goes straight to the wrapped function after one
-``type(x) is ndarray`` test; a dask array goes to :mod:`softmax_lib.dask_blockwise`
-and any other array-API array (a torch tensor, ...) to :mod:`softmax_lib.array_api`.
+:func:`dispatching` (``logsumexp`` by :func:`dispatching_reduction`): an ``ndarray``
+goes straight to the wrapped function after one ``type(x) is ndarray`` test; a dask
+array goes to :mod:`softmax_lib.dask_blockwise` and any other array-API array (a
+torch tensor, ...) to :mod:`softmax_lib.array_api`.
 Lists, scalars and ndarray subclasses keep the NumPy path as before.
 
 Neither front end re-implements the contract's argument checks: :func:`probe` calls
@@ -103,6 +104,39 @@ def dispatching(fast, name, arrays=1):
     functools.update_wrapper(wrapper, fast)
     wrapper._dispatching = True
     return wrapper
+
+
+def dispatching_reduction(fast, name):
+    """`fast` (a reduction: ``logsumexp``), wrapped as :func:`dispatching` wraps the
+    others, so other array types keep their type.
+
+    Parameters
+    ----------
+    fast : callable
+        The NumPy-path function, e.g. ``native.logsumexp``.
+    name : str
+        Its contract name: the front ends' function of that name takes the call.
+
+    Returns
+    -------
+    callable
+        A function with `fast`'s signature and docstring: ``(x, axis=-1,
+        keepdims=False, **kwargs)``; keywords (``where=``, ``isa=``...) forwarded as given.
+    """
+    if getattr(fast, "_dispatching", False):
+        return fast
+
+    def wrapper(x, axis=-1, keepdims=False, **kwargs):
+        if type(x) is _ndarray:  # the common case first: one test, then the call
+            if kwargs:
+                return fast(x, axis, keepdims, **kwargs)
+            return fast(x, axis, keepdims)
+        front = frontend(x)
+        return (fast if front is None else getattr(front, name))(x, axis, keepdims, **kwargs)
+
+    wrapped: Any = functools.update_wrapper(wrapper, fast)
+    wrapped._dispatching = True
+    return wrapped
 
 
 def reference(name):

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _frontends
 
-__all__ = ["softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "softmax_vjp", "log_softmax_vjp"]
 
 _LN2 = float(np.log(2.0))
 
@@ -196,6 +196,59 @@ def log_softmax(x: Any, axis: Any = -1, out: Any = None, **kwargs: Any) -> Any:
         if where is not None:
             result = xp.where(where, result, zero - xp.inf)
     return _finish(xp, result, dtype, out)
+
+
+def logsumexp(x: Any, axis: Any = -1, keepdims: bool = False, where: Any = None) -> Any:
+    r"""``log(sum(exp(x)))`` along `axis` in `x`'s own namespace: ``m + log1p(rest)``.
+
+    The formula and SciPy's rules of :func:`softmax_lib.vectorized.logsumexp`: ``rest``
+    is the sum of ``exp(x - m)`` over all entries but one maximum (the others equal to
+    it count 1 each); a slice holding NaN gives NaN, else one holding ``+inf`` gives
+    ``+inf``; only ``-inf``, or no entry at all, gives ``-inf``.
+
+    Parameters
+    ----------
+    x : array
+        Logits: any array-API array.
+    axis : int, tuple of ints or None, optional
+        Axis or axes to reduce (default: the last); None: all of them.
+    keepdims : bool, optional
+        Keep the reduced axes as dimensions of length 1.
+    where : array, optional
+        Boolean mask broadcastable to `x`: only the entries where it is True are summed.
+
+    Returns
+    -------
+    array
+        Same type, device and (float) dtype as `x`, the reduced axes removed (kept
+        with length 1 if `keepdims`).
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> logsumexp(xp.asarray([1000.0, 1000.0]))
+    Array(1000.69314718, dtype=array_api_strict.float64)
+    """
+    kwargs = {"keepdims": keepdims, "where": where}
+    xp, (x,), axes, dtype, mask = _prepare("logsumexp", (x,), axis, kwargs)
+    kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+    if any(x.shape[i] == 0 for i in axes):  # no entry: -inf (the namespaces' max refuses)
+        lse = xp.full(kept, -xp.inf, dtype=x.dtype, device=x.device)
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):  # non-finite maxima: below
+            xm = x if mask is None else xp.where(mask, x, xp.zeros_like(x) - xp.inf)
+            m = _reduce(xp.max, xm, axes)  # NaN if the slice holds one; -inf if none left
+            d = xm - m
+            top = d == 0  # the maxima: exp(0) = 1 each (none in a NaN row)
+            terms = xp.where(top, xp.zeros_like(d), xp.exp(d))
+            rest = _reduce(xp.sum, terms, axes) + (
+                _reduce(xp.sum, xp.astype(top, x.dtype), axes) - 1
+            )
+            lse = m + xp.log1p(rest)
+            lse = xp.where(xp.isfinite(m), lse, m)  # +inf, -inf or NaN: the max decides
+    if not keepdims and axes:
+        lse = xp.reshape(lse, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+    return _finish(xp, lse, dtype, None)
 
 
 def softmax_vjp(y: Any, dy: Any, axis: Any = -1, out: Any = None, **kwargs: Any) -> Any:

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import _frontends
 
-__all__ = ["softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "softmax_vjp", "log_softmax_vjp"]
 
 
 def _block(name, n_inputs, *blocks, **kwargs):
@@ -43,11 +43,16 @@ def _block(name, n_inputs, *blocks, **kwargs):
     return getattr(softmax_lib._fastest, name)(*blocks[:n_inputs], **kwargs)
 
 
-def _map(name, arrays, axis, out, kwargs):
+def _dask():
     try:
         import dask.array as da
     except ImportError:  # pragma: no cover - only reached with a dask array in hand
         raise ImportError("dask arrays need dask: pip install softmax_lib[dask]") from None
+    return da
+
+
+def _map(name, arrays, axis, out, kwargs):
+    da = _dask()
     import softmax_lib
 
     if out is not None:
@@ -125,6 +130,60 @@ def log_softmax(x: Any, axis: Any = -1, out: None = None, **kwargs: Any) -> Any:
         Lazy; each block computed by ``softmax_lib.log_softmax``.
     """
     return _map("log_softmax", (x,), axis, out, kwargs)
+
+
+def logsumexp(x: Any, axis: Any = -1, keepdims: bool = False, **kwargs: Any) -> Any:
+    """``log(sum(exp(x)))`` along `axis` of a dask array, lazily, block by block.
+
+    The reduced axes are rechunked whole, so each block reduces whole slices with
+    ``softmax_lib.logsumexp`` (``map_blocks``, the reduced axes dropped, or kept with
+    length 1 if `keepdims`): the NumPy result, slice for slice.
+
+    Parameters
+    ----------
+    x : dask.array.Array
+        Logits.
+    axis : int, tuple of ints or None, optional
+        Axis or axes to reduce (default: the last); None: all of them.
+    keepdims : bool, optional
+        Keep the reduced axes as dimensions of length 1.
+    **kwargs
+        Further keywords of the top-level ``softmax_lib.logsumexp`` (``where=``, a
+        mask chunked like `x`; ``isa=``, ``threads=`` with the native library).
+
+    Returns
+    -------
+    dask.array.Array
+        Lazy; each block computed by ``softmax_lib.logsumexp``.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> x = da.from_array(np.array([[1.0, 1.0], [0.0, 0.0]]), chunks=(1, 1))
+    >>> logsumexp(x).compute()
+    array([1.69314718, 0.69314718])
+    """
+    da = _dask()
+    import softmax_lib
+
+    x = da.asarray(x)
+    ndim = x.ndim
+    kwargs = dict(kwargs, keepdims=keepdims)
+    dtype = _frontends.probe(softmax_lib._fastest.logsumexp, ndim, [x.dtype], (axis,), kwargs)
+    axes = _frontends.axes(axis, ndim)
+    x = x.rechunk({a: -1 for a in axes})  # whole slices in every block
+    blocks = [x]
+    where = kwargs.pop("where", None)
+    if where is not None:  # a mask: one more blockwise input, chunked alike
+        blocks.append(da.broadcast_to(da.asarray(where), x.shape).rechunk(x.chunks))
+    func = functools.partial(_block, "logsumexp", 1, axis=axis, **kwargs)
+    if keepdims:  # the reduced axes: one chunk of length 1 each
+        chunks = tuple((1,) if i in axes else c for i, c in enumerate(x.chunks))
+        return da.map_blocks(
+            func, *blocks, dtype=dtype, chunks=chunks, meta=np.empty((0,) * ndim, dtype)
+        )
+    meta = np.empty((0,) * (ndim - len(axes)), dtype)
+    return da.map_blocks(func, *blocks, dtype=dtype, drop_axis=axes, meta=meta)
 
 
 def softmax_vjp(y: Any, dy: Any, axis: Any = -1, out: None = None, **kwargs: Any) -> Any:

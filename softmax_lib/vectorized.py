@@ -467,8 +467,10 @@ def softmax_jacobian(y: ArrayLike, axis: int = -1) -> NDArray[np.floating]:
 
 # Array-API and dask arrays keep their type here too (softmax_lib._frontends).
 from ._frontends import dispatching as _dispatching  # noqa: E402
+from ._frontends import dispatching_reduction as _dispatching_reduction  # noqa: E402
 
 softmax = _dispatching(softmax, "softmax")
 log_softmax = _dispatching(log_softmax, "log_softmax")
 softmax_vjp = _dispatching(softmax_vjp, "softmax_vjp", arrays=2)
 log_softmax_vjp = _dispatching(log_softmax_vjp, "log_softmax_vjp", arrays=2)
+logsumexp = _dispatching_reduction(logsumexp, "logsumexp")

@@ -211,3 +211,104 @@ def test_other_arguments_as_the_numpy_path(case, name):
     if error is None:
         assert type(got) is type(xp.asarray(x)) and got.shape == want.shape
         compare(np.asarray(got), want, name, np.float64, n, dy)
+
+
+# ------------------------------------------------------------------- logsumexp
+# Bound: lse = m + log1p(rest), rest = sum of e^{x_j - m} over all but one maximum.
+# 1 + rest is the S of conftest's tolerance, relative error <= u (n + ln n + 8); log1p
+# turns that into the same absolute error, plus 8u |ln S| <= 8u ln n of its own; the
+# final m + log1p(rest) rounds by u |lse|. So |error| <= u |lse| + delta(n), delta(n)
+# = u (n + 9 ln n + 20) (conftest), i.e. ~ u (|m| + n) as |lse| <= |m| + ln n. Two
+# results each within it differ by <= 2 u |lse| + 2 delta <= 2 delta (|lse| + 1):
+# rtol = atol = 2 delta(n) (delta >= 20 u covers the rounding of lse in `want`).
+
+LSE_CASES = {
+    "axis=-1": {"axis": -1},
+    "axis=0, keepdims": {"axis": 0, "keepdims": True},
+    "axis=None": {"axis": None},
+    "axis=(0, 2)": {"axis": (0, 2)},
+    "axis=(2, 0), keepdims": {"axis": (2, 0), "keepdims": True},
+}
+
+
+def reduced(shape, axis):
+    axes = range(len(shape)) if axis is None else np.atleast_1d(axis)
+    return int(np.prod([shape[a] for a in axes]))
+
+
+@pytest.mark.parametrize("module", list(MODULES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", list(LSE_CASES))
+def test_logsumexp_strict_arrays_agree_with_numpy(module, dtype, case):
+    kwargs = LSE_CASES[case]
+    x, _ = inputs((5, 7, 9), dtype)
+    x += 300  # |m| ~ 300: the u |lse| term of the bound counts
+    want = vectorized.logsumexp(x, **kwargs)
+    got = MODULES[module].logsumexp(xp.asarray(x), **kwargs)
+    assert type(got) is type(xp.asarray(x))
+    assert got.dtype == xp.asarray(x).dtype and got.device == xp.asarray(x).device
+    assert got.shape == want.shape
+    tol = 2 * tolerance(dtype, reduced(x.shape, kwargs["axis"]))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=tol, atol=tol)
+
+
+def test_logsumexp_non_finite_rows_exact_as_numpy():
+    inf, nan = np.inf, np.nan
+    x = np.array(
+        [[0.0, -inf, 1.0], [nan, 1.0, 2.0], [-inf, -inf, -inf], [inf, 1.0, 2.0], [inf, nan, -inf]]
+        + [[inf, inf, 0.0], [2.0, 2.0, 2.0]]
+    )
+    mask = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1], [0, 0, 0], [1, 1, 0]])
+    mask = mask.astype(bool)  # rows: NaN masked out, +inf masked out, one row fully masked
+    # (NaN, -inf, +inf) rows: the cases are there, so the exact comparison means something
+    for kwargs, counts in (({}, (2, 1, 2)), ({"where": mask}, (0, 2, 1))):
+        want = vectorized.logsumexp(x, **kwargs)
+        assert (np.isnan(want).sum(), (want == -inf).sum(), (want == inf).sum()) == counts
+        strict = {k: xp.asarray(v) for k, v in kwargs.items()}
+        got = np.asarray(array_api.logsumexp(xp.asarray(x), **strict))
+        finite = np.isfinite(want)
+        np.testing.assert_array_equal(got[~finite], want[~finite])  # NaN, +-inf: exact
+        tol = 2 * tolerance(np.float64, 3)
+        np.testing.assert_allclose(got[finite], want[finite], rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize(
+    "shape, kwargs",
+    [((), {}), ((), {"keepdims": True}), ((3, 0), {"axis": 1}), ((0, 3), {"axis": None})]
+    + [((4, 6), {"where": MASK}), ((4, 6), {"where": MASK[0], "keepdims": True})],
+)
+def test_logsumexp_edge_shapes_as_numpy(shape, kwargs):
+    x = 4 * np.random.default_rng(2).standard_normal(shape)
+    want = vectorized.logsumexp(x, **kwargs)
+    strict = {k: xp.asarray(v) if k == "where" else v for k, v in kwargs.items()}
+    got = array_api.logsumexp(xp.asarray(x), **strict)
+    assert got.shape == want.shape and got.dtype == xp.float64
+    tol = 2 * tolerance(np.float64, max(1, x.size))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=tol, atol=tol)
+
+
+def test_logsumexp_integers_and_bad_input_as_numpy():
+    x = np.arange(6, dtype=np.int32).reshape(2, 3)
+    got = softmax_lib.logsumexp(xp.asarray(x))
+    assert got.dtype == xp.float64  # the NumPy path's result dtype for integers
+    tol = 2 * tolerance(np.float64, 3)
+    np.testing.assert_allclose(np.asarray(got), vectorized.logsumexp(x), rtol=tol, atol=tol)
+    one = xp.ones((1, 2))
+    for bad in ({"axis": 2}, {"axis": (0, 0)}, {"isa": "scalar"}):
+        error = _error(lambda bad=bad: vectorized.logsumexp(np.ones((1, 2)), **bad))
+        with pytest.raises(type(error)):
+            softmax_lib.logsumexp(one, **bad)
+    with pytest.raises(TypeError, match="complex|real"):
+        array_api.logsumexp(xp.ones((2,), dtype=xp.complex128))
+
+
+def test_logsumexp_torch_tensors_come_back_as_tensors():
+    torch = pytest.importorskip("torch")
+    x, _ = inputs((5, 40), np.float64)
+    got = softmax_lib.logsumexp(torch.from_numpy(x), axis=(0, 1), keepdims=True)
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64 and got.shape == (1, 1)
+    tol = 2 * tolerance(np.float64, 200)
+    want = vectorized.logsumexp(x, axis=(0, 1), keepdims=True)
+    np.testing.assert_allclose(got.numpy(), want, rtol=tol, atol=tol)
+    half = softmax_lib.logsumexp(torch.tensor([1.0, 2.0], dtype=torch.float16))
+    assert isinstance(half, torch.Tensor) and half.dtype == torch.float16

@@ -231,3 +231,98 @@ def test_other_arguments_as_the_numpy_path(case, name):
             g = float(np.max(np.abs(dy)))
             atol = 2 * (5 * g if name == "softmax_vjp" else 2 * n * g) * tolerance(np.float64, n)
             np.testing.assert_allclose(got, want, rtol=0, atol=atol)
+
+
+# ------------------------------------------------------------------- logsumexp
+# Each block reduces whole slices with softmax_lib.logsumexp; compared with
+# vectorized.logsumexp at twice the bound of one result: |error| <= u |lse| + delta(n)
+# (lse = m + log1p(rest): 1 + rest is conftest's S, relative error <= u (n + ln n + 8),
+# log1p adds 8u ln n, the final sum rounds by u |lse|; ~ u (|m| + n)). So
+# rtol = atol = 2 delta(n), delta(n) >= 20u covering the u |lse| terms.
+
+LSE_CASES = {
+    "axis=-1": ({"axis": -1}, 5),
+    "axis=0, keepdims": ({"axis": 0, "keepdims": True}, 4),
+    "axis=None": ({"axis": None}, 120),
+    "axis=(0, 2)": ({"axis": (0, 2)}, 20),
+    "axis=(2, 0), keepdims": ({"axis": (2, 0), "keepdims": True}, 20),
+    "where": ({"axis": 1, "where": np.arange(6)[:, None] % 3 != 1}, 6),
+    "where, lazy, keepdims": ({"where": "lazy", "keepdims": True}, 5),
+}
+
+
+@pytest.mark.parametrize("case", list(LSE_CASES))
+def test_logsumexp_is_lazy_and_equals_numpy(case):
+    kwargs, n = LSE_CASES[case]
+    rng = np.random.default_rng(3)
+    x = 4 * rng.standard_normal((4, 6, 5)) + 300  # |m| ~ 300: the u |lse| term counts
+    np_kwargs = dict(kwargs)
+    if isinstance(kwargs.get("where"), str):
+        mask = rng.random(x.shape) < 0.7
+        mask[0, 0] = False  # one slice with no entry: -inf
+        np_kwargs["where"] = mask
+        kwargs = dict(kwargs, where=da.from_array(mask, chunks=(2, 3, 2)))
+    want = vectorized.logsumexp(x, **np_kwargs)
+    lazy = softmax_lib.logsumexp(da.from_array(x, chunks=(2, 3, 2)), **kwargs)
+    assert isinstance(lazy, da.Array)
+    assert lazy.shape == want.shape and lazy.dtype == want.dtype
+    got = lazy.compute(scheduler="threads")
+    assert got.shape == want.shape and got.dtype == want.dtype
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(got[~finite], want[~finite])
+    tol = 2 * tolerance(np.float64, n)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=tol, atol=tol)
+    # and the vectorized front end gives the same lazy result
+    again = vectorized.logsumexp(da.from_array(x, chunks=(2, 3, 2)), **kwargs)
+    assert isinstance(again, da.Array)
+    np.testing.assert_array_equal(again.compute(scheduler="threads"), got)
+
+
+def test_logsumexp_non_finite_rows_dtypes_and_edge_shapes_as_numpy():
+    inf, nan = np.inf, np.nan
+    x = np.array([[0.0, -inf, 1.0], [nan, 1.0, 2.0], [-inf, -inf, -inf], [inf, 1.0, 2.0]])
+    got = softmax_lib.logsumexp(da.from_array(x, chunks=(1, 1))).compute(scheduler="threads")
+    want = vectorized.logsumexp(x)
+    np.testing.assert_array_equal(got[1:], want[1:])  # NaN, -inf, +inf: exact
+    assert np.isnan(want[1]) and want[2] == -inf and want[3] == inf
+    tol = 2 * tolerance(np.float64, 3)
+    np.testing.assert_allclose(got[0], want[0], rtol=tol, atol=tol)
+    for dtype in (np.int32, np.float16, np.float32):
+        x = np.arange(12, dtype=dtype).reshape(3, 4)
+        lazy = softmax_lib.logsumexp(da.from_array(x, chunks=(1, 2)), axis=0)
+        want = vectorized.logsumexp(x, axis=0)
+        assert lazy.dtype == want.dtype
+        got = lazy.compute(scheduler="threads")
+        assert got.dtype == want.dtype
+        tol = 2 * tolerance(want.dtype if want.dtype != np.float16 else np.float32, 3)
+        if want.dtype == np.float16:  # plus each result's rounding to float16: 2 u16
+            tol += float(np.finfo(np.float16).eps)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    for shape, kwargs in (((), {}), ((3, 0), {"axis": 1}), ((2, 3), {"axis": None})):
+        x = np.ones(shape)
+        got = softmax_lib.logsumexp(da.from_array(x), **kwargs).compute(scheduler="threads")
+        want = vectorized.logsumexp(x, **kwargs)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=2 * tolerance(np.float64, max(1, x.size)))
+
+
+def test_logsumexp_bad_input_is_refused_at_once_with_the_numpy_errors():
+    x = da.ones((4, 3), chunks=2)
+    for bad in ({"axis": 2}, {"axis": (0, 0)}, {"nonsense": 1}):
+        try:
+            vectorized.logsumexp(np.ones((4, 3)), **bad)
+        except Exception as exc:
+            error = type(exc)
+        with pytest.raises(error):
+            softmax_lib.logsumexp(x, **bad)  # no compute: raised while building the graph
+    with pytest.raises(TypeError, match="real numbers"):
+        softmax_lib.logsumexp(da.ones((2, 2), dtype=complex))
+
+
+def test_logsumexp_on_the_local_cluster(client):
+    rng = da.random.default_rng(1)
+    x = 4 * rng.standard_normal((400, 300), chunks=(100, 100))
+    lse = softmax_lib.logsumexp(x)
+    x, lse = client.gather(client.compute([x, lse]))
+    tol = 2 * tolerance(np.float64, 300)
+    np.testing.assert_allclose(lse, vectorized.logsumexp(x), rtol=tol, atol=tol)
