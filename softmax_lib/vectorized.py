@@ -11,8 +11,9 @@ slice of one element; float16 is computed in float32 and returned as float16;
 ``where=`` is a boolean mask (JAX's meaning). What differs from SciPy's
 ``scipy.special.softmax`` / ``log_softmax`` / ``logsumexp``: the default axis is
 -1 here (None there); ``where=`` and the VJPs exist here, ``logsumexp``'s ``b=``
-and ``return_sign=`` do not; ``out=`` exists here; an array of another type (a
-torch tensor) is converted to NumPy here.
+and ``return_sign=`` do not; ``out=`` exists here. As in SciPy, an array-API
+array (a torch tensor) keeps its type (``softmax_lib.array_api``), and here a
+dask array stays lazy (``softmax_lib.dask_blockwise``).
 """
 
 from __future__ import annotations
