@@ -18,7 +18,8 @@ SRC=$ROOT/native
 PYTHON=${PYTHON:-python3}
 OUT=${OUT:-$ROOT/build/cross}
 rm -rf "$OUT" && mkdir -p "$OUT"
-SOURCES=(dispatch.c kernels_scalar.c kernels_avx2.c)
+# build_ffi.py's SOURCES for x86-64 (kernels_neon.c compiles to nothing there)
+SOURCES=(dispatch.c kernels_scalar.c kernels_avx2.c kernels_masked.c)
 WARN=(-O2 -Wall -Wextra -Werror)  # build_ffi.py's flags, plus -Werror as in CI
 
 for tool in x86_64-w64-mingw32-gcc clang lld-link llvm-nm llvm-objdump; do
@@ -101,6 +102,7 @@ _ACRTIMP double log(double); _ACRTIMP float log1pf(float); _ACRTIMP double log1p
 _ACRTIMP float fabsf(float); _ACRTIMP double fabs(double);
 _ACRTIMP float expm1f(float); _ACRTIMP double expm1(double);
 #define INFINITY ((float)(1e300 * 1e300))
+#define isinf(x) (fabs((double)(x)) == (double)INFINITY)  /* UCRT: a macro */
 #define NAN (-(float)(INFINITY * 0.0F))
 EOF
 printf '#pragma once\n#include <stddef.h>\nvoid *_aligned_malloc(size_t, size_t); void _aligned_free(void *);\n' >"$dir/crt/malloc.h"

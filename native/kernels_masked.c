@@ -24,6 +24,16 @@
 #include "kernels.h"
 #include "softmax.h"
 
+/* The AVX2 kernels of this file mix with scalar code, so they rely on per-function
+ * target attributes. MSVC has none: there, unless the whole build targets AVX2, the
+ * masked kernels are the scalar ones (setup.py gives /arch:AVX2 to kernels_avx2.c
+ * alone, so that no scalar code is compiled for AVX2). */
+#if SM_HAVE_AVX2 && !(defined(_MSC_VER) && !defined(__clang__) && !defined(__AVX2__))
+#define SM_MASKED_AVX2 1
+#else
+#define SM_MASKED_AVX2 0
+#endif
+
 /* ---------------------------------------------------------------- scalar */
 
 /* The max over the masked-in entries (NaN ignored, as in kernels_scalar.c: it
@@ -186,7 +196,7 @@ static void log_softmax_vjp_masked_scalar_f64(const double *y, const double *dy,
 
 /* ---------------------------------------------------------------- AVX2 */
 
-#if SM_HAVE_AVX2
+#if SM_MASKED_AVX2
 #include "exp_avx2.h"
 
 #if defined(_MSC_VER) && !defined(__clang__)
@@ -630,7 +640,7 @@ SM_AVX2 static void log_softmax_vjp_masked_avx2_f64(const double *y, const doubl
                  : y[i] > -SM_LN2 ? (dy[i] - total) - expm1(y[i]) * total
                                   : dy[i] - exp(y[i]) * total;
 }
-#endif /* SM_HAVE_AVX2 */
+#endif /* SM_MASKED_AVX2 */
 
 /* ---------------------------------------------------------------- entry points */
 
@@ -697,7 +707,7 @@ static int apart(const void *x, ptrdiff_t xs, const void *out, ptrdiff_t os, siz
     return apart_widths(x, xs, n, out, os, n, rows, size);
 }
 
-#if SM_HAVE_AVX2
+#if SM_MASKED_AVX2
 #define PICK_MASKED(use, name) ((use) == SM_ISA_AVX2 ? name##_avx2 : name##_scalar)
 #else
 #define PICK_MASKED(use, name) name##_scalar
