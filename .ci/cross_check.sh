@@ -18,8 +18,9 @@ SRC=$ROOT/native
 PYTHON=${PYTHON:-python3}
 OUT=${OUT:-$ROOT/build/cross}
 rm -rf "$OUT" && mkdir -p "$OUT"
-# build_ffi.py's SOURCES for x86-64 (kernels_neon.c compiles to nothing there)
-SOURCES=(dispatch.c kernels_scalar.c kernels_avx2.c kernels_masked.c)
+# The C sources as the build itself lists them (native/build_ffi.py's SOURCES), so a
+# new file cannot be left out here (kernels_masked.c once was).
+read -r -a SOURCES <<<"$(cd "$SRC" && "$PYTHON" -c 'import build_ffi; print(*build_ffi.SOURCES)')"
 WARN=(-O2 -Wall -Wextra -Werror)  # build_ffi.py's flags, plus -Werror as in CI
 
 for tool in x86_64-w64-mingw32-gcc clang lld-link llvm-nm llvm-objdump; do
