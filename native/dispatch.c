@@ -423,19 +423,20 @@ BACKWARD(log_softmax_vjp_f64, double, sm_vjp_row_f64, SCALAR_BELOW, JOB_VJP_F64)
 
 /* The middle axis of a C-contiguous (outer, n, inner) array, without a
  * transposing copy: each (n, inner) slice is cut into blocks of columns, and
- * a block kernel (kernels.h) walks down its n rows. A block is up to
- * SM_INNER_MAX_COLS columns (2 KB of a float32 row) wide, narrower for long
- * axes so that its n rows stay near INNER_BLOCK_BYTES: long contiguous runs per
- * row, since each row is usually pages away from the next (TLB and prefetcher
- * bound). Measured with the float32 softmax at 1024 x 4096 (axis 0 / axis -1 of
- * the same data): blocks of 64 KB 5.2x, 256 KB 2.9x, 1 MB 1.8x, 4 MB 1.7x,
- * 8 MB 1.6x; 4 MB it is. The units shared among threads are the (slice, block)
- * pairs; with fewer pairs than threads the blocks are made narrower (down to 8
- * columns) so that each thread gets some. A column's result does not depend on
- * the block it lands in (kernels.h), so the output is identical for any thread
- * count. AVX2 and scalar kernels; NEON has none yet (SM_ERR_ISA_UNAVAILABLE:
- * softmax_lib.native then transposes and uses the row functions). */
-#define INNER_BLOCK_BYTES ((size_t)4096 << 10)
+ * a block kernel (kernels.h) walks down its n rows. A block is as wide as the
+ * slice, up to SM_INNER_MAX_COLS columns (4 KB of a float32 row), whatever n:
+ * each row is usually pages away from the next, and what costs is a short
+ * contiguous run per row, not a block too large for the caches (on the Xeon
+ * that measured it, whose L3 reuse barely beats memory). Measured at 1024 x
+ * 4096 and 32768 x 256 float32, axis 0 over axis -1 of the same data, one
+ * thread (CHANGELOG): blocks of 1024 columns beat blocks sized to keep
+ * 4 MB, 2 MB or 256 KB per pass, and 2048 columns gained nothing more. The
+ * units shared among threads are the (slice, block) pairs; with fewer pairs
+ * than threads the blocks are made narrower (down to 8 columns) so that each
+ * thread gets some. A column's result does not depend on the block it lands in
+ * (kernels.h), so the output is identical for any thread count. AVX2 and
+ * scalar kernels; NEON has none yet (SM_ERR_ISA_UNAVAILABLE: softmax_lib.native
+ * then transposes and uses the row functions). */
 
 static void run_inner(const sm_job *j, size_t first, size_t last)
 {
@@ -480,13 +481,12 @@ static int inner_sizes_fit(size_t outer, size_t n, size_t inner, size_t size)
     return inner <= max / n && outer <= max / (n * inner) && sizes_fit(1, outer * n * inner, 0, size);
 }
 
-/* The job for (outer, n, inner) of `size`-byte elements on `threads` threads:
+/* The job for (outer, n, inner) on `threads` threads:
  * the block width and the (slice, block) units (see above). */
 static void inner_job(sm_job *job, int kind, const void *a, const void *b, void *out, size_t outer,
-                      size_t n, size_t inner, size_t size, size_t threads)
+                      size_t n, size_t inner, size_t threads)
 {
-    size_t block = INNER_BLOCK_BYTES / size / n / 8 * 8;
-    block = block < 8 ? 8 : block > SM_INNER_MAX_COLS ? SM_INNER_MAX_COLS : block;
+    size_t block = inner < SM_INNER_MAX_COLS ? inner : SM_INNER_MAX_COLS;
     if (threads > SM_MAX_THREADS)
         threads = SM_MAX_THREADS;
     if (outer * ((inner + block - 1) / block) < threads) {  /* narrower blocks, for every thread */
@@ -531,7 +531,7 @@ static void inner_job(sm_job *job, int kind, const void *a, const void *b, void 
             !may_write(x, 0, out, 0, 1, total, sizeof(sm_##T)))                            \
             return SM_ERR_LAYOUT;                                                          \
         sm_job job;                                                                        \
-        inner_job(&job, job_kind, x, x, out, outer, n, inner, sizeof(sm_##T), (size_t)threads); \
+        inner_job(&job, job_kind, x, x, out, outer, n, inner, (size_t)threads); \
         job.kernel.inner_fwd_##T = PICK_INNER(use, name##_inner_##T);                      \
         run_job(&job, (size_t)threads);                                                    \
         return use;                                                                        \
@@ -566,7 +566,7 @@ static void inner_job(sm_job *job, int kind, const void *a, const void *b, void 
             !may_write(dy, 0, out, 0, 1, total, sizeof(sm_##T)))                           \
             return SM_ERR_LAYOUT;                                                          \
         sm_job job;                                                                        \
-        inner_job(&job, job_kind, y, dy, out, outer, n, inner, sizeof(sm_##T), (size_t)threads); \
+        inner_job(&job, job_kind, y, dy, out, outer, n, inner, (size_t)threads); \
         job.kernel.inner_vjp_##T = PICK_INNER(use, name##_inner_##T);                      \
         run_job(&job, (size_t)threads);                                                    \
         return use;                                                                        \

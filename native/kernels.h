@@ -48,7 +48,7 @@ typedef void (*sm_vjp_row_f64)(const double *y, const double *dy, double *out, s
  * n rows in order, so a column's result does not depend on the block it is in:
  * dispatch.c may cut the columns into blocks (and share them among threads) as
  * it likes. width <= SM_INNER_MAX_COLS. */
-#define SM_INNER_MAX_COLS 512
+#define SM_INNER_MAX_COLS 1024
 typedef void (*sm_inner_fwd_f32)(const float *x, float *out, size_t n, size_t inner, size_t width);
 typedef void (*sm_inner_fwd_f64)(const double *x, double *out, size_t n, size_t inner, size_t width);
 typedef void (*sm_inner_vjp_f32)(const float *y, const float *dy, float *out, size_t n, size_t inner,

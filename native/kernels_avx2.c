@@ -744,19 +744,11 @@ SM_AVX2 void sm_avx2_exp_f64(const double *x, double *out, size_t n)
  * does, and the log-softmax VJP takes the expm1 path for its top class. Empty
  * lanes of the last vector are masked off every load, store and sum. out may be
  * x (y, dy) itself: every pass that writes element (i, j) reads no other
- * element after it. */
+ * element after it. No software prefetch: with runs of a whole block per row
+ * the hardware prefetchers keep up, and asking for the lines 8 rows ahead made
+ * every function slower (dispatch.c has the measurements). */
 #define INNER_VECS (SM_INNER_MAX_COLS / 8)
 #define INNER_VECS_PD (SM_INNER_MAX_COLS / 4)
-#define INNER_AHEAD 8
-
-/* the hardware prefetchers do not follow a stride of a row (often pages apart):
- * ask for the block's lines INNER_AHEAD rows down (a prefetch never faults) */
-#define PREFETCH_ROWS(base, i, per_line)                                                  \
-    for (size_t line = 0; line < width; line += (per_line))                               \
-        _mm_prefetch((const char *)((uintptr_t)(base) +                                   \
-                                    ((i) + INNER_AHEAD) * inner * sizeof(*(base)) +       \
-                                    line * sizeof(*(base))),                              \
-                     _MM_HINT_T0)
 
 /* Softmax (take_log = 0) or log-softmax (take_log = 1). Softmax stores the exp
  * terms and scales them in a third pass; log-softmax only sums in the second
@@ -796,7 +788,6 @@ SM_AVX2 static inline void inner_block_f32(const float *x, float *out, size_t n,
     }
     for (size_t i = 0; i < n; ++i) {
         const float *row = x + i * inner;
-        PREFETCH_ROWS(x, i, 16);
         for (size_t v = 0; v < full; ++v)
             m[v] = _mm256_max_ps(m[v], _mm256_loadu_ps(row + 8 * v));
         if (full < vecs)
@@ -808,7 +799,6 @@ SM_AVX2 static inline void inner_block_f32(const float *x, float *out, size_t n,
         const float *row = x + i * inner;
         float *orow = out + i * inner;
         (void)orow;
-        PREFETCH_ROWS(x, i, 16);
         for (size_t v = 0; v < full; ++v)
             EXP_STEP(v, _mm256_loadu_ps, _mm256_storeu_ps, ones);
         if (full < vecs)
@@ -841,13 +831,11 @@ SM_AVX2 static inline void inner_block_f32(const float *x, float *out, size_t n,
         float *orow = out + i * inner;
         if (take_log) {  /* (x - m) - lse, subtracted in that order (as the row kernel) */
             const float *row = x + i * inner;
-            PREFETCH_ROWS(x, i, 16);
             for (size_t v = 0; v < full; ++v)
                 _mm256_storeu_ps(orow + 8 * v, _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(row + 8 * v), m[v]), f[v]));
             if (full < vecs)
                 MSTORE(orow + 8 * full, _mm256_sub_ps(_mm256_sub_ps(MLOAD(row + 8 * full), m[full]), f[full]));
         } else {
-            PREFETCH_ROWS(out, i, 16);
             for (size_t v = 0; v < full; ++v)
                 _mm256_storeu_ps(orow + 8 * v, _mm256_mul_ps(_mm256_loadu_ps(orow + 8 * v), f[v]));
             if (full < vecs)
@@ -901,7 +889,6 @@ SM_AVX2 static inline void inner_block_f64(const double *x, double *out, size_t 
     }
     for (size_t i = 0; i < n; ++i) {
         const double *row = x + i * inner;
-        PREFETCH_ROWS(x, i, 8);
         for (size_t v = 0; v < full; ++v)
             m[v] = _mm256_max_pd(m[v], _mm256_loadu_pd(row + 4 * v));
         if (full < vecs)
@@ -913,7 +900,6 @@ SM_AVX2 static inline void inner_block_f64(const double *x, double *out, size_t 
         const double *row = x + i * inner;
         double *orow = out + i * inner;
         (void)orow;
-        PREFETCH_ROWS(x, i, 8);
         for (size_t v = 0; v < full; ++v)
             EXP_STEP(v, _mm256_loadu_pd, _mm256_storeu_pd, ones);
         if (full < vecs)
@@ -931,13 +917,11 @@ SM_AVX2 static inline void inner_block_f64(const double *x, double *out, size_t 
         double *orow = out + i * inner;
         if (take_log) {
             const double *row = x + i * inner;
-            PREFETCH_ROWS(x, i, 8);
             for (size_t v = 0; v < full; ++v)
                 _mm256_storeu_pd(orow + 4 * v, _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(row + 4 * v), m[v]), s[v]));
             if (full < vecs)
                 MSTORE(orow + 4 * full, _mm256_sub_pd(_mm256_sub_pd(MLOAD(row + 4 * full), m[full]), s[full]));
         } else {
-            PREFETCH_ROWS(out, i, 8);
             for (size_t v = 0; v < full; ++v)
                 _mm256_storeu_pd(orow + 4 * v, _mm256_mul_pd(_mm256_loadu_pd(orow + 4 * v), s[v]));
             if (full < vecs)
@@ -977,14 +961,12 @@ SM_AVX2 static inline void inner_vjp_block_f32(const float *y, const float *dy, 
     }
     for (size_t i = 0; i < n; ++i) {
         const float *yr = y + i * inner, *dr = dy + i * inner;
-        PREFETCH_ROWS(dy, i, 16);
         if (take_log) {
             for (size_t v = 0; v < full; ++v)
                 s[v] = _mm256_add_ps(s[v], _mm256_loadu_ps(dr + 8 * v));
             if (full < vecs)
                 s[full] = _mm256_add_ps(s[full], _mm256_maskload_ps(dr + 8 * full, mask));
         } else {
-            PREFETCH_ROWS(y, i, 16);
             for (size_t v = 0; v < full; ++v)
                 s[v] = _mm256_fmadd_ps(_mm256_loadu_ps(yr + 8 * v), _mm256_loadu_ps(dr + 8 * v), s[v]);
             if (full < vecs)
@@ -1004,8 +986,6 @@ SM_AVX2 static inline void inner_vjp_block_f32(const float *y, const float *dy, 
     for (size_t i = 0; i < n; ++i) {
         const float *yr = y + i * inner, *dr = dy + i * inner;
         float *orow = out + i * inner;
-        PREFETCH_ROWS(y, i, 16);
-        PREFETCH_ROWS(dy, i, 16);
         if (take_log) {
             for (size_t v = 0; v < full; ++v)
                 _mm256_storeu_ps(orow + 8 * v, log_softmax_vjp_ps(_mm256_loadu_ps(yr + 8 * v),
@@ -1052,14 +1032,12 @@ SM_AVX2 static inline void inner_vjp_block_f64(const double *y, const double *dy
         s[v] = _mm256_setzero_pd();
     for (size_t i = 0; i < n; ++i) {
         const double *yr = y + i * inner, *dr = dy + i * inner;
-        PREFETCH_ROWS(dy, i, 8);
         if (take_log) {
             for (size_t v = 0; v < full; ++v)
                 s[v] = _mm256_add_pd(s[v], _mm256_loadu_pd(dr + 4 * v));
             if (full < vecs)
                 s[full] = _mm256_add_pd(s[full], _mm256_maskload_pd(dr + 4 * full, mask));
         } else {
-            PREFETCH_ROWS(y, i, 8);
             for (size_t v = 0; v < full; ++v)
                 s[v] = _mm256_fmadd_pd(_mm256_loadu_pd(yr + 4 * v), _mm256_loadu_pd(dr + 4 * v), s[v]);
             if (full < vecs)
@@ -1070,8 +1048,6 @@ SM_AVX2 static inline void inner_vjp_block_f64(const double *y, const double *dy
     for (size_t i = 0; i < n; ++i) {
         const double *yr = y + i * inner, *dr = dy + i * inner;
         double *orow = out + i * inner;
-        PREFETCH_ROWS(y, i, 8);
-        PREFETCH_ROWS(dy, i, 8);
         if (take_log) {
             for (size_t v = 0; v < full; ++v)
                 _mm256_storeu_pd(orow + 4 * v, log_softmax_vjp_pd(_mm256_loadu_pd(yr + 4 * v),
@@ -1105,8 +1081,6 @@ SM_AVX2 void sm_avx2_log_softmax_vjp_inner_f64(const double *y, const double *dy
 {
     inner_vjp_block_f64(y, dy, out, n, inner, width, 1);
 }
-
-#undef PREFETCH_ROWS
 
 /* ------------------------------------------------------------- short rows */
 

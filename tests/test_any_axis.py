@@ -124,7 +124,7 @@ def test_out_in_place_and_in_other_layouts(name, isa):
 
 # (shape, axis): axis 0 and middle axes; n = 1, 2, 3 and longer than a flush
 # block of 8 rows; inner not a multiple of 8 (masked lanes), wider than one
-# block of 512 columns, and 1.
+# block of 1024 columns (SM_INNER_MAX_COLS), and 1.
 INNER_CASES = [
     ((1, 9), 0),
     ((2, 9), 0),

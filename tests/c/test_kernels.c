@@ -616,7 +616,7 @@ static void set(const dtype *t, void *p, size_t i, double v)
 
 static void test_inner(int isa, const dtype *t)
 {
-    static const size_t ns[] = {1, 2, 3, 7, 8, 9, 70, 129}, inners[] = {1, 3, 8, 13, 40, 515};
+    static const size_t ns[] = {1, 2, 3, 7, 8, 9, 70, 129}, inners[] = {1, 3, 8, 13, 40, 1029};
     const size_t outer = 2, es = t->f32 ? sizeof(float) : sizeof(double);
     for (size_t a = 0; a < sizeof ns / sizeof *ns; ++a)
         for (size_t b = 0; b < sizeof inners / sizeof *inners; ++b) {
