@@ -225,6 +225,8 @@ typedef struct sm_job {
     ptrdiff_t sa, sb, so;
     size_t rows, n;
     size_t inner, block, blocks;  /* along an inner axis: see INNER below */
+    sm_range_fn ctx_range;        /* sm_parallel_for's */
+    const void *ctx;
 } sm_job;
 
 static void run_rows(const sm_job *j, size_t first, size_t last)
@@ -300,6 +302,17 @@ static void run_job(const sm_job *j, size_t threads)
     }
 #endif
     j->range(j, 0, j->units);
+}
+
+static void run_ctx(const sm_job *j, size_t first, size_t last)
+{
+    j->ctx_range(j->ctx, first, last);
+}
+
+void sm_parallel_for(size_t units, size_t threads, sm_range_fn range, const void *ctx)
+{
+    const sm_job job = {.range = run_ctx, .units = units, .ctx_range = range, .ctx = ctx};
+    run_job(&job, threads);
 }
 
 #if SM_HAVE_AVX2

@@ -105,4 +105,12 @@ void sm_avx2_triad_f32(float *a, const float *b, const float *c, float s, size_t
 SM_DECLARE_KERNELS(sm_neon_)
 #endif
 
+/* range(ctx, first, last) over the units [0, units), split into contiguous
+ * blocks on up to `threads` threads (dispatch.c's threads, for the entry points
+ * of other files: kernels_masked.c). The calling thread takes the first block,
+ * and returns when every block is done; each unit must come out the same
+ * whichever block it is in. */
+typedef void (*sm_range_fn)(const void *ctx, size_t first, size_t last);
+void sm_parallel_for(size_t units, size_t threads, sm_range_fn range, const void *ctx);
+
 #endif /* SOFTMAX_LIB_KERNELS_H */

@@ -11,11 +11,12 @@
  * log-softmax and logsumexp as m + log1p(rest), the maxima counted apart), so
  * the same error bound holds with n the number of entries.
  *
- * Scalar and AVX2 (+FMA, chosen at run time as in dispatch.c); one thread.
+ * Scalar and AVX2 (+FMA, chosen at run time as in dispatch.c); the rows split
+ * over threads by dispatch.c's sm_parallel_for (kernels.h).
  * NEON has no masked kernels: an explicit SM_ISA_NEON request returns
  * SM_ERR_ISA_UNAVAILABLE and SM_ISA_AUTO runs the scalar kernels there.
  * The entry points repeat dispatch.c's small argument checks (kept static
- * there) rather than share them, so that this file stands alone.
+ * there) rather than share them.
  */
 #include <math.h>
 #include <stdint.h>
@@ -726,13 +727,38 @@ static int apart(const void *x, ptrdiff_t xs, const void *out, ptrdiff_t os, siz
 #define logsumexp_f32_avx2 logsumexp_avx2_f32
 #define logsumexp_f64_avx2 logsumexp_avx2_f64
 
+/* One call's rows, for sm_parallel_for: a kernel, pointers and element strides. */
+#define MASKED_JOB(name, T, R, params)                                                  \
+    typedef struct {                                                                    \
+        R(*row) params;                                                                 \
+        const T *a, *b;                                                                 \
+        const uint8_t *w;                                                               \
+        T *out;                                                                         \
+        ptrdiff_t sa, sb, sw, so;                                                       \
+        size_t n;                                                                       \
+    } name##_job
+
+/* The masked forward entry points: the ISA, the threads, the arguments checked,
+ * then the rows (sm_parallel_for: each row computed the same on any thread);
+ * the entry point without _mt is the same on one thread. */
 #define MASKED_ENTRY(name, T)                                                           \
-    int32_t sm_##name(const T *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride, \
-                      T *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa)   \
+    MASKED_JOB(name, T, void, (const T *, const uint8_t *, T *, size_t));              \
+    static void name##_range(const void *ctx, size_t first, size_t last)                \
+    {                                                                                   \
+        const name##_job *j = (const name##_job *)ctx;                                  \
+        for (size_t r = first; r < last; ++r)                                           \
+            j->row(j->a + (ptrdiff_t)r * j->sa, j->w + (ptrdiff_t)r * j->sw,            \
+                   j->out + (ptrdiff_t)r * j->so, j->n);                                \
+    }                                                                                   \
+    int32_t sm_##name##_mt(const T *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride, \
+                           T *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa, \
+                           int32_t threads)                                             \
     {                                                                                   \
         const int32_t use = resolve_masked(isa);                                        \
         if (use < 0)                                                                    \
             return use;                                                                 \
+        if (threads < 1)                                                                \
+            return SM_ERR_BAD_THREADS;                                                  \
         if (rows == 0 || n == 0)                                                        \
             return use;                                                                 \
         if (x == NULL || w == NULL || out == NULL)                                      \
@@ -743,11 +769,15 @@ static int apart(const void *x, ptrdiff_t xs, const void *out, ptrdiff_t os, siz
         if (BAD_ALIGN(x, T) || BAD_ALIGN(out, T)                                        \
             || !apart(x, x_stride, out, out_stride, rows, n, sizeof(T)))                \
             return SM_ERR_LAYOUT;                                                       \
-        void (*row)(const T *, const uint8_t *, T *, size_t) = PICK_MASKED(use, name);  \
-        for (size_t r = 0; r < rows; ++r)                                               \
-            row(x + (ptrdiff_t)r * x_stride, w + (ptrdiff_t)r * w_stride,               \
-                out + (ptrdiff_t)r * out_stride, n);                                    \
+        const name##_job job = {PICK_MASKED(use, name), x, NULL, w, out,                \
+                                x_stride, 0, w_stride, out_stride, n};                  \
+        sm_parallel_for(rows, (size_t)threads, name##_range, &job);                     \
         return use;                                                                     \
+    }                                                                                   \
+    int32_t sm_##name(const T *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride, \
+                      T *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa)   \
+    {                                                                                   \
+        return sm_##name##_mt(x, x_stride, w, w_stride, out, out_stride, rows, n, isa, 1); \
     }
 MASKED_ENTRY(softmax_masked_f32, float)
 MASKED_ENTRY(softmax_masked_f64, double)
@@ -766,13 +796,23 @@ MASKED_ENTRY(log_softmax_masked_f64, double)
 
 /* The masked VJPs: MASKED_ENTRY's checks for the two inputs y and dy. */
 #define MASKED_VJP_ENTRY(name, T)                                                       \
-    int32_t sm_##name(const T *y, ptrdiff_t y_stride, const T *dy, ptrdiff_t dy_stride,  \
-                      const uint8_t *w, ptrdiff_t w_stride, T *out, ptrdiff_t out_stride, \
-                      size_t rows, size_t n, int32_t isa)                               \
+    MASKED_JOB(name, T, void, (const T *, const T *, const uint8_t *, T *, size_t));   \
+    static void name##_range(const void *ctx, size_t first, size_t last)                \
+    {                                                                                   \
+        const name##_job *j = (const name##_job *)ctx;                                  \
+        for (size_t r = first; r < last; ++r)                                           \
+            j->row(j->a + (ptrdiff_t)r * j->sa, j->b + (ptrdiff_t)r * j->sb,            \
+                   j->w + (ptrdiff_t)r * j->sw, j->out + (ptrdiff_t)r * j->so, j->n);   \
+    }                                                                                   \
+    int32_t sm_##name##_mt(const T *y, ptrdiff_t y_stride, const T *dy, ptrdiff_t dy_stride, \
+                           const uint8_t *w, ptrdiff_t w_stride, T *out, ptrdiff_t out_stride, \
+                           size_t rows, size_t n, int32_t isa, int32_t threads)         \
     {                                                                                   \
         const int32_t use = resolve_masked(isa);                                        \
         if (use < 0)                                                                    \
             return use;                                                                 \
+        if (threads < 1)                                                                \
+            return SM_ERR_BAD_THREADS;                                                  \
         if (rows == 0 || n == 0)                                                        \
             return use;                                                                 \
         if (y == NULL || dy == NULL || w == NULL || out == NULL)                        \
@@ -784,11 +824,17 @@ MASKED_ENTRY(log_softmax_masked_f64, double)
             || !apart(y, y_stride, out, out_stride, rows, n, sizeof(T))                 \
             || !apart(dy, dy_stride, out, out_stride, rows, n, sizeof(T)))              \
             return SM_ERR_LAYOUT;                                                       \
-        void (*row)(const T *, const T *, const uint8_t *, T *, size_t) = PICK_MASKED(use, name); \
-        for (size_t r = 0; r < rows; ++r)                                               \
-            row(y + (ptrdiff_t)r * y_stride, dy + (ptrdiff_t)r * dy_stride,             \
-                w + (ptrdiff_t)r * w_stride, out + (ptrdiff_t)r * out_stride, n);       \
+        const name##_job job = {PICK_MASKED(use, name), y, dy, w, out,                  \
+                                y_stride, dy_stride, w_stride, out_stride, n};          \
+        sm_parallel_for(rows, (size_t)threads, name##_range, &job);                     \
         return use;                                                                     \
+    }                                                                                   \
+    int32_t sm_##name(const T *y, ptrdiff_t y_stride, const T *dy, ptrdiff_t dy_stride,  \
+                      const uint8_t *w, ptrdiff_t w_stride, T *out, ptrdiff_t out_stride, \
+                      size_t rows, size_t n, int32_t isa)                               \
+    {                                                                                   \
+        return sm_##name##_mt(y, y_stride, dy, dy_stride, w, w_stride, out, out_stride, \
+                              rows, n, isa, 1);                                         \
     }
 MASKED_VJP_ENTRY(softmax_vjp_masked_f32, float)
 MASKED_VJP_ENTRY(softmax_vjp_masked_f64, double)
@@ -798,12 +844,24 @@ MASKED_VJP_ENTRY(log_softmax_vjp_masked_f64, double)
 /* One value per row, out[r * out_stride]; w may be NULL (every entry); n may be
  * 0 (-inf per row). */
 #define LSE_ENTRY(name, T)                                                              \
-    int32_t sm_##name(const T *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride, \
-                      T *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa)   \
+    MASKED_JOB(name, T, T, (const T *, const uint8_t *, size_t));                      \
+    static void name##_range(const void *ctx, size_t first, size_t last)                \
+    {                                                                                   \
+        const name##_job *j = (const name##_job *)ctx;                                  \
+        for (size_t r = first; r < last; ++r)                                           \
+            j->out[(ptrdiff_t)r * j->so] =                                              \
+                j->row(j->n ? j->a + (ptrdiff_t)r * j->sa : j->a,                       \
+                       j->w ? j->w + (ptrdiff_t)r * j->sw : NULL, j->n);                \
+    }                                                                                   \
+    int32_t sm_##name##_mt(const T *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride, \
+                           T *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa, \
+                           int32_t threads)                                             \
     {                                                                                   \
         const int32_t use = resolve_masked(isa);                                        \
         if (use < 0)                                                                    \
             return use;                                                                 \
+        if (threads < 1)                                                                \
+            return SM_ERR_BAD_THREADS;                                                  \
         if (rows == 0)                                                                  \
             return use;                                                                 \
         if (out == NULL || (n > 0 && x == NULL))                                        \
@@ -814,12 +872,15 @@ MASKED_VJP_ENTRY(log_softmax_vjp_masked_f64, double)
         if ((n > 0 && BAD_ALIGN(x, T)) || BAD_ALIGN(out, T)                             \
             || (n > 0 && !apart_widths(x, x_stride, n, out, out_stride, 1, rows, sizeof(T)))) \
             return SM_ERR_LAYOUT; /* out: one element per row */                         \
-        T (*row)(const T *, const uint8_t *, size_t) = PICK_MASKED(use, name);          \
-        for (size_t r = 0; r < rows; ++r) {                                             \
-            const T *xr = n ? x + (ptrdiff_t)r * x_stride : x;                          \
-            out[(ptrdiff_t)r * out_stride] = row(xr, w ? w + (ptrdiff_t)r * w_stride : NULL, n); \
-        }                                                                               \
+        const name##_job job = {PICK_MASKED(use, name), x, NULL, w, out,                \
+                                x_stride, 0, w_stride, out_stride, n};                  \
+        sm_parallel_for(rows, (size_t)threads, name##_range, &job);                     \
         return use;                                                                     \
+    }                                                                                   \
+    int32_t sm_##name(const T *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride, \
+                      T *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa)   \
+    {                                                                                   \
+        return sm_##name##_mt(x, x_stride, w, w_stride, out, out_stride, rows, n, isa, 1); \
     }
 LSE_ENTRY(logsumexp_f32, float)
 LSE_ENTRY(logsumexp_f64, double)

@@ -205,8 +205,10 @@ int32_t sm_log_softmax_vjp_inner_f64_mt(const double *y, const double *dy, doubl
  *                    w_stride bytes apart (0: one mask row for every row); it
  *                    must not overlap out
  * Other parameters as sm_softmax_f32; out may equal x (same stride). Scalar and
- * AVX2 kernels, one thread: SM_ISA_NEON returns SM_ERR_ISA_UNAVAILABLE, and
- * SM_ISA_AUTO is AVX2 or scalar. @return the sm_isa used, or a negative sm_error */
+ * AVX2 kernels: SM_ISA_NEON returns SM_ERR_ISA_UNAVAILABLE, and SM_ISA_AUTO is
+ * AVX2 or scalar. Each function has an _mt variant with the threads of
+ * sm_softmax_f32_mt (the rows in contiguous blocks; identical results for any
+ * count); without _mt, one thread. @return the sm_isa used, or a negative sm_error */
 int32_t sm_softmax_masked_f32(const float *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride,
                               float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
 int32_t sm_softmax_masked_f64(const double *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride,
@@ -215,6 +217,18 @@ int32_t sm_log_softmax_masked_f32(const float *x, ptrdiff_t x_stride, const uint
                                   float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
 int32_t sm_log_softmax_masked_f64(const double *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride,
                                   double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+int32_t sm_softmax_masked_f32_mt(const float *x, ptrdiff_t x_stride, const uint8_t *w,
+                                 ptrdiff_t w_stride, float *out, ptrdiff_t out_stride, size_t rows,
+                                 size_t n, int32_t isa, int32_t threads);
+int32_t sm_softmax_masked_f64_mt(const double *x, ptrdiff_t x_stride, const uint8_t *w,
+                                 ptrdiff_t w_stride, double *out, ptrdiff_t out_stride,
+                                 size_t rows, size_t n, int32_t isa, int32_t threads);
+int32_t sm_log_softmax_masked_f32_mt(const float *x, ptrdiff_t x_stride, const uint8_t *w,
+                                     ptrdiff_t w_stride, float *out, ptrdiff_t out_stride,
+                                     size_t rows, size_t n, int32_t isa, int32_t threads);
+int32_t sm_log_softmax_masked_f64_mt(const double *x, ptrdiff_t x_stride, const uint8_t *w,
+                                     ptrdiff_t w_stride, double *out, ptrdiff_t out_stride,
+                                     size_t rows, size_t n, int32_t isa, int32_t threads);
 
 /* The masked VJPs (where=, the forward pass's mask): sm_softmax_vjp_f32 and
  * sm_log_softmax_vjp_f32 over the masked-in entries of each row (<y, dy> and
@@ -235,15 +249,37 @@ int32_t sm_log_softmax_vjp_masked_f32(const float *y, ptrdiff_t y_stride, const 
 int32_t sm_log_softmax_vjp_masked_f64(const double *y, ptrdiff_t y_stride, const double *dy,
                                       ptrdiff_t dy_stride, const uint8_t *w, ptrdiff_t w_stride,
                                       double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+int32_t sm_softmax_vjp_masked_f32_mt(const float *y, ptrdiff_t y_stride, const float *dy,
+                                     ptrdiff_t dy_stride, const uint8_t *w, ptrdiff_t w_stride,
+                                     float *out, ptrdiff_t out_stride, size_t rows, size_t n,
+                                     int32_t isa, int32_t threads);
+int32_t sm_softmax_vjp_masked_f64_mt(const double *y, ptrdiff_t y_stride, const double *dy,
+                                     ptrdiff_t dy_stride, const uint8_t *w, ptrdiff_t w_stride,
+                                     double *out, ptrdiff_t out_stride, size_t rows, size_t n,
+                                     int32_t isa, int32_t threads);
+int32_t sm_log_softmax_vjp_masked_f32_mt(const float *y, ptrdiff_t y_stride, const float *dy,
+                                         ptrdiff_t dy_stride, const uint8_t *w, ptrdiff_t w_stride,
+                                         float *out, ptrdiff_t out_stride, size_t rows, size_t n,
+                                         int32_t isa, int32_t threads);
+int32_t sm_log_softmax_vjp_masked_f64_mt(const double *y, ptrdiff_t y_stride, const double *dy,
+                                         ptrdiff_t dy_stride, const uint8_t *w, ptrdiff_t w_stride,
+                                         double *out, ptrdiff_t out_stride, size_t rows, size_t n,
+                                         int32_t isa, int32_t threads);
 
 /* out[r * out_stride] = log(sum(exp(x))) of row r (of its masked-in entries when
  * w is not NULL), as m + log1p(rest) with the maxima counted apart; NaN in a row
  * gives NaN, else +inf gives +inf; only -inf, or no entry (n may be 0), -inf.
- * out must not overlap x. ISAs and return as sm_softmax_masked_f32. */
+ * out must not overlap x. ISAs, threads (_mt) and return as sm_softmax_masked_f32. */
 int32_t sm_logsumexp_f32(const float *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride,
                          float *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
 int32_t sm_logsumexp_f64(const double *x, ptrdiff_t x_stride, const uint8_t *w, ptrdiff_t w_stride,
                          double *out, ptrdiff_t out_stride, size_t rows, size_t n, int32_t isa);
+int32_t sm_logsumexp_f32_mt(const float *x, ptrdiff_t x_stride, const uint8_t *w,
+                            ptrdiff_t w_stride, float *out, ptrdiff_t out_stride, size_t rows,
+                            size_t n, int32_t isa, int32_t threads);
+int32_t sm_logsumexp_f64_mt(const double *x, ptrdiff_t x_stride, const uint8_t *w,
+                            ptrdiff_t w_stride, double *out, ptrdiff_t out_stride, size_t rows,
+                            size_t n, int32_t isa, int32_t threads);
 
 /* out[i] = exp(x[i]) with the exp the given ISA's kernels use (libm for scalar);
  * for accuracy measurements. @param n number of elements; out may equal x.

@@ -19,8 +19,9 @@ contiguous), 0-d input is a row of one, float16 is computed by the float32
 kernels: the result is C-contiguous in each case.
 
 ``where=`` in the forward functions, in the VJPs and :func:`logsumexp` have their
-own C kernels (``native/kernels_masked.c``: scalar and AVX2, one thread; the mask
-is read in place, the inputs are not copied for it). Not in C: anything masked
+own C kernels (``native/kernels_masked.c``: scalar and AVX2, the rows split over
+``threads`` as elsewhere; the mask is read in place, the inputs are not copied
+for it). Not in C: anything masked
 with ``isa="neon"`` (no NEON masked kernels yet) and :func:`softmax_jacobian` run
 the NumPy code of :mod:`softmax_lib.vectorized`, with the same contract and bounds.
 
@@ -432,12 +433,12 @@ def _run(name, arrays, axis, out, isa, threads=None):
 
 _MASKED = {
     name: {
-        _F32: getattr(lib, f"sm_{name}_masked_f32"),
-        _F64: getattr(lib, f"sm_{name}_masked_f64"),
+        _F32: getattr(lib, f"sm_{name}_masked_f32_mt"),
+        _F64: getattr(lib, f"sm_{name}_masked_f64_mt"),
     }
     for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp")
 }
-_LOGSUMEXP = {_F32: lib.sm_logsumexp_f32, _F64: lib.sm_logsumexp_f64}
+_LOGSUMEXP = {_F32: lib.sm_logsumexp_f32_mt, _F64: lib.sm_logsumexp_f64_mt}
 
 
 def _mask_rows(mask, n):
@@ -453,9 +454,10 @@ def _mask_rows(mask, n):
     return v
 
 
-def _run_masked(name, arrays, axis, out, mask, code):
+def _run_masked(name, arrays, axis, out, mask, code, threads):
     """Kernel `name` (a (log-)softmax or its VJP) of `arrays` (x, or y and dy:
-    same shape and dtype) along `axis` where `mask`, by the masked C kernels."""
+    same shape and dtype) along `axis` where `mask`, by the masked C kernels on
+    `threads` threads (None: automatic)."""
     a0 = arrays[0]
     if a0.size == 0:
         return np.empty_like(a0) if out is None else out
@@ -475,6 +477,7 @@ def _run_masked(name, arrays, axis, out, mask, code):
         rows,
         n,
         code,
+        _thread_count(threads, a0.size),
     )
     _check_rc(rc, code)
     moved = a0.shape if axis == a0.ndim - 1 else np.moveaxis(a0, axis, -1).shape
@@ -489,24 +492,25 @@ def _run_masked(name, arrays, axis, out, mask, code):
 
 def _forward_core(name, isa, threads):
     """The core that :func:`softmax_lib._checks.forward` calls: the C kernels
-    along one axis, the masked ones (one thread) for a `mask` -- NumPy's
+    along one axis, the masked ones for a `mask` -- NumPy's
     :mod:`~softmax_lib.vectorized` code for ``isa="neon"``, which has none."""
 
     def core(x, axis, out, mask):
         if mask is None:
             return _run(name, (x,), axis, out, isa, threads)
         code = _isa_code(isa)
-        _thread_count(threads, 1)  # checked as for any other call
         if code == lib.SM_ISA_NEON:
+            _thread_count(threads, 1)  # checked as for any other call
             return getattr(vectorized, name).__wrapped__(x, axis, out, mask)
-        return _run_masked(name, (x,), axis, out, mask, code)
+        return _run_masked(name, (x,), axis, out, mask, code, threads)
 
     return core
 
 
-def _logsumexp_core(isa):
+def _logsumexp_core(isa, threads):
     """The core of :func:`logsumexp` for :func:`softmax_lib._checks.reduce` (the
-    axis is last there): the C kernels; NumPy for ``isa="neon"`` and empty input."""
+    axis is last there): the C kernels on `threads` threads; NumPy for
+    ``isa="neon"`` and empty input."""
     code = _isa_code(isa)
 
     def core(x, axis, mask):
@@ -530,6 +534,7 @@ def _logsumexp_core(isa):
             rows,
             n,
             code,
+            _thread_count(threads, x.size),
         )
         _check_rc(rc, code)
         return result.reshape(x.shape[:-1] + (1,))
@@ -544,10 +549,10 @@ def _backward_core(name, isa, threads):
         if mask is None:
             return _run(name, (y, dy), axis, out, isa, threads)
         code = _isa_code(isa)
-        _thread_count(threads, 1)  # checked as for any other call
         if code == lib.SM_ISA_NEON:
+            _thread_count(threads, 1)  # checked as for any other call
             return getattr(vectorized, name).__wrapped__(y, dy, axis, out, mask)
-        return _run_masked(name, (y, dy), axis, out, mask, code)
+        return _run_masked(name, (y, dy), axis, out, mask, code, threads)
 
     return core
 
@@ -573,7 +578,7 @@ def softmax(
     out : ndarray, optional
         Where to write the result; may be `x`.
     where : array_like of bool, optional
-        Mask broadcastable to `x` (the masked C kernels; one thread);
+        Mask broadcastable to `x` (the masked C kernels);
         the result is 0 outside it and throughout a slice with no entry.
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use; ``ValueError`` if unavailable (see :func:`available_isas`).
@@ -619,7 +624,7 @@ def log_softmax(
     out : ndarray, optional
         Where to write the result; may be `x`.
     where : array_like of bool, optional
-        Mask broadcastable to `x` (the masked C kernels; one thread);
+        Mask broadcastable to `x` (the masked C kernels);
         the result is ``-inf`` outside it and throughout a slice with no entry.
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
@@ -658,8 +663,8 @@ def logsumexp(
     """``log(sum(exp(x)))`` along `axis`: :func:`softmax_lib.vectorized.logsumexp` in C.
 
     The kernel's max and sum passes are those of log-softmax (``m + log1p(rest)``,
-    the maxima counted apart), on one thread; ``isa="neon"`` runs the NumPy code
-    (no NEON kernel yet). `threads` is checked and otherwise unused.
+    the maxima counted apart), the rows shared among `threads`; ``isa="neon"`` runs
+    the NumPy code (no NEON kernel yet).
 
     Parameters
     ----------
@@ -674,7 +679,9 @@ def logsumexp(
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
     threads : int, optional
-        Checked as for the other functions; one thread is used.
+        Threads to split the rows over (identical results for any count). None:
+        :func:`default_threads` for calls on at least
+        :data:`AUTO_THREADS_MIN_SIZE` elements, else 1.
 
     Returns
     -------
@@ -688,7 +695,7 @@ def logsumexp(
     array(1000.69314718)
     """
     _thread_count(threads, 1)
-    return reduce(_logsumexp_core(isa), x, axis, keepdims, where)
+    return reduce(_logsumexp_core(isa, threads), x, axis, keepdims, where)
 
 
 def softmax_vjp(
@@ -715,7 +722,7 @@ def softmax_vjp(
         Where to write the result; may be `y` or `dy`.
     where : array_like of bool, optional
         The forward pass's mask; the gradient is 0 outside it (the masked C
-        kernels, one thread; NumPy for ``isa="neon"``).
+        kernels; NumPy for ``isa="neon"``).
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
     threads : int, optional
@@ -765,7 +772,7 @@ def log_softmax_vjp(
         Where to write the result; may be `y` or `dy`.
     where : array_like of bool, optional
         The forward pass's mask; the gradient is 0 outside it (the masked C
-        kernels, one thread; NumPy for ``isa="neon"``).
+        kernels; NumPy for ``isa="neon"``).
     isa : {"auto", "avx2", "neon", "scalar"}, optional
         Kernels to use.
     threads : int, optional

@@ -1,6 +1,6 @@
 """Rows split over threads (issue 10, item 6): identical results for any thread
-count, on every ISA; ``threads=`` and ``SOFTMAX_LIB_NUM_THREADS`` checked. No
-timings here (the commit notes have them)."""
+count, on every ISA, masked (``where=``) and ``logsumexp`` too; ``threads=`` and
+``SOFTMAX_LIB_NUM_THREADS`` checked. No timings here (the commit notes have them)."""
 
 import numpy as np
 import pytest
@@ -62,6 +62,64 @@ def test_identical_results_for_any_thread_count(isa, name, dtype, shape, axis):
     np.testing.assert_array_equal(out, one)
 
 
+MASKED_ISAS = ISAS[:2]  # the masked kernels: scalar and AVX2 (NEON runs NumPy)
+
+
+@pytest.mark.parametrize("isa", MASKED_ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_masked_results_identical_for_any_thread_count(isa, name, dtype, axis, monkeypatch):
+    rng = np.random.default_rng(15)
+    args = arguments(name, rng.normal(scale=3.0, size=(37, 1001)).astype(dtype), rng)
+    mask = rng.random((37, 1001)) < 0.7
+    mask[5] = False  # a row with no entry
+    f = getattr(native, name)
+    kernel = native._MASKED[name][np.dtype(dtype)]
+    seen = []
+
+    def spy(*a):
+        seen.append(a[-1])  # the thread count, the C function's last argument
+        return kernel(*a)
+
+    monkeypatch.setitem(native._MASKED[name], np.dtype(dtype), spy)
+    one = f(*args, axis=axis, where=mask, isa=isa, threads=1)
+    for threads in (2, 3, 64):
+        np.testing.assert_array_equal(
+            f(*args, axis=axis, where=mask, isa=isa, threads=threads), one
+        )
+    # a mask broadcast over the rows (read with stride 0) too
+    row = mask[:1] if axis == -1 else mask[:, :1]
+    np.testing.assert_array_equal(
+        f(*args, axis=axis, where=row, isa=isa, threads=3),
+        f(*args, axis=axis, where=row, isa=isa, threads=1),
+    )
+    assert seen == [1, 2, 3, 64, 3, 1]
+
+
+@pytest.mark.parametrize("isa", MASKED_ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logsumexp_identical_for_any_thread_count(isa, dtype, monkeypatch):
+    rng = np.random.default_rng(16)
+    x = rng.normal(scale=3.0, size=(41, 333)).astype(dtype)
+    mask = rng.random(x.shape) < 0.5
+    kernel = native._LOGSUMEXP[np.dtype(dtype)]
+    seen = []
+
+    def spy(*a):
+        seen.append(a[-1])
+        return kernel(*a)
+
+    monkeypatch.setitem(native._LOGSUMEXP, np.dtype(dtype), spy)
+    for where in (None, mask):
+        one = native.logsumexp(x, where=where, isa=isa, threads=1)
+        for threads in (2, 7):
+            np.testing.assert_array_equal(
+                native.logsumexp(x, where=where, isa=isa, threads=threads), one
+            )
+    assert seen == [1, 2, 7] * 2
+
+
 @pytest.mark.parametrize("isa", ISAS)
 def test_automatic_threads_above_the_size_threshold(isa):
     # big enough for threads=None to use default_threads(); rows of every tail
@@ -96,6 +154,16 @@ def test_c_refuses_a_thread_count_below_one():
     assert lib.sm_softmax_inner_f32_mt(p, p, 1, 4, 2, 1, 0) == lib.SM_ERR_BAD_THREADS
     assert lib.sm_log_softmax_vjp_inner_f32_mt(p, p, p, 2, 2, 2, 1, -1) == lib.SM_ERR_BAD_THREADS
     assert lib.sm_softmax_inner_f32_mt(p, p, 2, 2, 2, 1, 1000) == lib.SM_ISA_SCALAR
+    # the masked kernels and logsumexp: the same rule
+    w = ffi.from_buffer("uint8_t[]", np.ones(8, np.uint8))
+    assert lib.sm_softmax_masked_f32_mt(p, 8, w, 8, p, 8, 1, 8, 0, 0) == lib.SM_ERR_BAD_THREADS
+    assert (
+        lib.sm_log_softmax_vjp_masked_f32_mt(p, 8, p, 8, w, 8, p, 8, 1, 8, 0, -1)
+        == lib.SM_ERR_BAD_THREADS
+    )
+    o = ffi.from_buffer("float[]", np.zeros(1, np.float32))
+    assert lib.sm_logsumexp_f32_mt(p, 8, w, 8, o, 1, 1, 8, 0, 0) == lib.SM_ERR_BAD_THREADS
+    assert lib.sm_logsumexp_f32_mt(p, 8, w, 8, o, 1, 1, 8, 1, 1000) == lib.SM_ISA_SCALAR
 
 
 def default_threads_with(value):
