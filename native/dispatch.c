@@ -447,9 +447,8 @@ BACKWARD(log_softmax_vjp_f64, double, sm_vjp_row_f64, SCALAR_BELOW, JOB_VJP_F64)
  * units shared among threads are the (slice, block) pairs; with fewer pairs
  * than threads the blocks are made narrower (down to 8 columns) so that each
  * thread gets some. A column's result does not depend on the block it lands in
- * (kernels.h), so the output is identical for any thread count. AVX2 and
- * scalar kernels; NEON has none yet (SM_ERR_ISA_UNAVAILABLE: softmax_lib.native
- * then transposes and uses the row functions). */
+ * (kernels.h), so the output is identical for any thread count. Scalar, AVX2
+ * and NEON kernels. */
 
 static void run_inner(const sm_job *j, size_t first, size_t last)
 {
@@ -481,6 +480,8 @@ static void run_inner(const sm_job *j, size_t first, size_t last)
 
 #if SM_HAVE_AVX2
 #define PICK_INNER(isa, name) ((isa) == SM_ISA_AVX2 ? sm_avx2_##name : sm_scalar_##name)
+#elif SM_HAVE_NEON
+#define PICK_INNER(isa, name) ((isa) == SM_ISA_NEON ? sm_neon_##name : sm_scalar_##name)
 #else
 #define PICK_INNER(isa, name) sm_scalar_##name
 #endif
@@ -529,8 +530,6 @@ static void inner_job(sm_job *job, int kind, const void *a, const void *b, void 
         const int32_t use = resolve(isa);                                                  \
         if (use < 0)                                                                       \
             return use;                                                                    \
-        if (use != SM_ISA_AVX2 && use != SM_ISA_SCALAR)                                    \
-            return SM_ERR_ISA_UNAVAILABLE;                                                 \
         if (threads < 1)                                                                   \
             return SM_ERR_BAD_THREADS;                                                     \
         if (outer == 0 || n == 0 || inner == 0)                                            \
@@ -563,8 +562,6 @@ static void inner_job(sm_job *job, int kind, const void *a, const void *b, void 
         const int32_t use = resolve(isa);                                                  \
         if (use < 0)                                                                       \
             return use;                                                                    \
-        if (use != SM_ISA_AVX2 && use != SM_ISA_SCALAR)                                    \
-            return SM_ERR_ISA_UNAVAILABLE;                                                 \
         if (threads < 1)                                                                   \
             return SM_ERR_BAD_THREADS;                                                     \
         if (outer == 0 || n == 0 || inner == 0)                                            \

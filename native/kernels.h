@@ -103,6 +103,7 @@ void sm_avx2_triad_f32(float *a, const float *b, const float *c, float s, size_t
 
 #if SM_HAVE_NEON
 SM_DECLARE_KERNELS(sm_neon_)
+SM_DECLARE_INNER_KERNELS(sm_neon_)
 #endif
 
 /* range(ctx, first, last) over the units [0, units), split into contiguous

@@ -1,5 +1,6 @@
 /*
- * kernels_neon.c -- per-row kernels with AArch64 Advanced SIMD (NEON).
+ * kernels_neon.c -- per-row kernels, and block kernels along an inner axis,
+ * with AArch64 Advanced SIMD (NEON).
  *
  * The same passes and the same accuracy contract as kernels_avx2.c, with
  * 4-float / 2-double vectors. Advanced SIMD (with FMA) is architectural on
@@ -548,6 +549,359 @@ void sm_neon_exp_f64(const double *x, double *out, size_t n)
         vst1q_f64(out + i, sm_exp_f64x2(vld1q_f64(x + i)));
     if (i < n)
         out[i] = vgetq_lane_f64(sm_exp_f64x2(load_tail_f64(x + i, 0.0)), 0);
+}
+
+/* -------------------------------------------------- along an inner axis */
+
+/* The four functions along the middle axis of a C-contiguous (n, inner) slice,
+ * one block of columns at a time (kernels.h), as kernels_avx2.c does it: one
+ * column per lane, each pass walking down the n rows, no transposing copy. The
+ * arithmetic is the row kernels' above with a column in place of a row: the
+ * float32 sums go to double every 8 rows (8 terms per float lane, so fewer
+ * float roundings per term than flush_f32's 9, whatever n), log-softmax counts
+ * each column's maxima as shifted_rest_f32 does, and the log-softmax VJP takes
+ * the expm1 path for its top class (log_softmax_vjp_f32x4). The last partial
+ * vector of a row goes through load_tail / store_tail (a stack buffer: nothing
+ * past `width` columns is read or written) and its empty lanes are kept out of
+ * every sum. out may be x (y, dy) itself: every pass that writes element
+ * (i, j) reads no other element after it. No explicit prefetching: as for the
+ * row kernels, it was not measured on ARM. */
+#define INNER_VECS_F32 (SM_INNER_MAX_COLS / 4)
+#define INNER_VECS_F64 (SM_INNER_MAX_COLS / 2)
+
+/* Softmax (take_log = 0) or log-softmax (take_log = 1). Softmax stores the exp
+ * terms and scales them in a third pass; log-softmax only sums in the second
+ * pass and writes (x - m) - log1p(rest) in the third, reading x again. */
+static inline void inner_block_f32(const float *x, float *out, size_t n, size_t inner, size_t width,
+                                   int take_log)
+{
+    const size_t vecs = (width + 3) / 4, last = width - 4 * (vecs - 1);  /* last: 1..4 lanes */
+    const size_t full = last == 4 ? vecs : vecs - 1;  /* vectors without a tail */
+    const uint32x4_t valid = valid_f32(last);
+    const float32x4_t zero = vdupq_n_f32(0.0f);
+    float32x4_t m[INNER_VECS_F32], s[INNER_VECS_F32], f[INNER_VECS_F32];
+    int32x4_t tops[INNER_VECS_F32];
+    float64x2_t lo[INNER_VECS_F32], hi[INNER_VECS_F32];
+    int64x2_t clo[INNER_VECS_F32], chi[INNER_VECS_F32];
+/* the exp pass for vector v of `d` = x - m; `tail`: the empty lanes masked off */
+#define EXP_STEP(v, d, tail)                                                        \
+    do {                                                                            \
+        float32x4_t e = sm_exp_f32x4(d);                                            \
+        if (tail)                                                                   \
+            e = and_f32(e, valid);                                                  \
+        if (take_log) {                                                             \
+            const uint32x4_t z = tail ? vandq_u32(vceqq_f32(d, zero), valid)        \
+                                      : vceqq_f32(d, zero);                         \
+            tops[v] = vaddq_s32(tops[v], vreinterpretq_s32_u32(z));                 \
+            e = andnot_f32(e, z);                                                   \
+        } else if (tail) {                                                          \
+            store_tail_f32(orow + 4 * (v), e, last);                                \
+        } else {                                                                    \
+            vst1q_f32(orow + 4 * (v), e);                                           \
+        }                                                                           \
+        s[v] = vaddq_f32(s[v], e);                                                  \
+    } while (0)
+    for (size_t v = 0; v < vecs; ++v) {
+        m[v] = vdupq_n_f32(-INFINITY);
+        s[v] = zero;
+        tops[v] = vdupq_n_s32(0);
+        lo[v] = hi[v] = vdupq_n_f64(0.0);
+        clo[v] = chi[v] = vdupq_n_s64(0);
+    }
+    for (size_t i = 0; i < n; ++i) {  /* the maxima; empty lanes: 0, so that d = 0 there */
+        const float *row = x + i * inner;
+        for (size_t v = 0; v < full; ++v)
+            m[v] = vmaxq_f32(m[v], vld1q_f32(row + 4 * v));
+        if (full < vecs)
+            m[full] = vmaxq_f32(m[full], load_tail_f32(row + 4 * full, last, 0.0f));
+    }
+    for (size_t i = 0; i < n; ++i) {
+        const float *row = x + i * inner;
+        float *orow = out + i * inner;
+        (void)orow;
+        for (size_t v = 0; v < full; ++v) {
+            const float32x4_t d = vsubq_f32(vld1q_f32(row + 4 * v), m[v]);
+            EXP_STEP(v, d, 0);
+        }
+        if (full < vecs) {
+            const float32x4_t d = vsubq_f32(load_tail_f32(row + 4 * full, last, 0.0f), m[full]);
+            EXP_STEP(full, d, 1);
+        }
+        if ((i & 7) == 7 || i + 1 == n) {  /* the float sums to double (exactly), every 8 rows */
+            for (size_t v = 0; v < vecs; ++v) {
+                lo[v] = vaddq_f64(lo[v], vcvt_f64_f32(vget_low_f32(s[v])));
+                hi[v] = vaddq_f64(hi[v], vcvt_high_f64_f32(s[v]));
+                s[v] = zero;
+                if (take_log) {  /* -1 per maximum in int32 lanes, to int64 */
+                    clo[v] = vaddw_s32(clo[v], vget_low_s32(tops[v]));
+                    chi[v] = vaddw_high_s32(chi[v], tops[v]);
+                    tops[v] = vdupq_n_s32(0);
+                }
+            }
+        }
+    }
+#undef EXP_STEP
+    for (size_t v = 0; v < vecs; ++v) {  /* per column: 1/sum, or log1p(rest) */
+        double sums[4];
+        int64_t counts[4];
+        float lane[4];
+        vst1q_f64(sums, lo[v]);
+        vst1q_f64(sums + 2, hi[v]);
+        vst1q_s64(counts, clo[v]);
+        vst1q_s64(counts + 2, chi[v]);
+        for (int j = 0; j < 4; ++j)
+            lane[j] = take_log ? (float)log1p(sums[j] + (-(double)counts[j] - 1.0)) : (float)(1.0 / sums[j]);
+        f[v] = vld1q_f32(lane);
+    }
+    for (size_t i = 0; i < n; ++i) {
+        float *orow = out + i * inner;
+        if (take_log) {  /* (x - m) - lse, subtracted in that order (as the row kernel) */
+            const float *row = x + i * inner;
+            for (size_t v = 0; v < full; ++v)
+                vst1q_f32(orow + 4 * v, vsubq_f32(vsubq_f32(vld1q_f32(row + 4 * v), m[v]), f[v]));
+            if (full < vecs)
+                store_tail_f32(orow + 4 * full,
+                               vsubq_f32(vsubq_f32(load_tail_f32(row + 4 * full, last, 0.0f), m[full]), f[full]),
+                               last);
+        } else {
+            for (size_t v = 0; v < full; ++v)
+                vst1q_f32(orow + 4 * v, vmulq_f32(vld1q_f32(orow + 4 * v), f[v]));
+            if (full < vecs)
+                store_tail_f32(orow + 4 * full, vmulq_f32(load_tail_f32(orow + 4 * full, last, 0.0f), f[full]),
+                               last);
+        }
+    }
+}
+
+void sm_neon_softmax_inner_f32(const float *x, float *out, size_t n, size_t inner, size_t width)
+{
+    inner_block_f32(x, out, n, inner, width, 0);
+}
+
+void sm_neon_log_softmax_inner_f32(const float *x, float *out, size_t n, size_t inner, size_t width)
+{
+    inner_block_f32(x, out, n, inner, width, 1);
+}
+
+/* As inner_block_f32 for 2 doubles a vector; the sums need no flushing, and
+ * the maxima are counted in int64 lanes. A tail is one column: lane 0. */
+static inline void inner_block_f64(const double *x, double *out, size_t n, size_t inner, size_t width,
+                                   int take_log)
+{
+    const size_t vecs = (width + 1) / 2, full = width / 2;  /* full < vecs: a 1-column tail */
+    const uint64x2_t valid = first_lane_f64();
+    const float64x2_t zero = vdupq_n_f64(0.0);
+    float64x2_t m[INNER_VECS_F64], s[INNER_VECS_F64];
+    int64x2_t tops[INNER_VECS_F64];
+#define EXP_STEP(v, d, tail)                                                        \
+    do {                                                                            \
+        float64x2_t e = sm_exp_f64x2(d);                                            \
+        if (tail)                                                                   \
+            e = and_f64(e, valid);                                                  \
+        if (take_log) {                                                             \
+            const uint64x2_t z = tail ? vandq_u64(vceqq_f64(d, zero), valid)        \
+                                      : vceqq_f64(d, zero);                         \
+            tops[v] = vaddq_s64(tops[v], vreinterpretq_s64_u64(z));                 \
+            e = andnot_f64(e, z);                                                   \
+        } else if (tail) {                                                          \
+            orow[2 * (v)] = vgetq_lane_f64(e, 0);                                   \
+        } else {                                                                    \
+            vst1q_f64(orow + 2 * (v), e);                                           \
+        }                                                                           \
+        s[v] = vaddq_f64(s[v], e);                                                  \
+    } while (0)
+    for (size_t v = 0; v < vecs; ++v) {
+        m[v] = vdupq_n_f64(-INFINITY);
+        s[v] = zero;
+        tops[v] = vdupq_n_s64(0);
+    }
+    for (size_t i = 0; i < n; ++i) {  /* the maxima; the empty lane: 0, so that d = 0 there */
+        const double *row = x + i * inner;
+        for (size_t v = 0; v < full; ++v)
+            m[v] = vmaxq_f64(m[v], vld1q_f64(row + 2 * v));
+        if (full < vecs)
+            m[full] = vmaxq_f64(m[full], load_tail_f64(row + 2 * full, 0.0));
+    }
+    for (size_t i = 0; i < n; ++i) {
+        const double *row = x + i * inner;
+        double *orow = out + i * inner;
+        (void)orow;
+        for (size_t v = 0; v < full; ++v) {
+            const float64x2_t d = vsubq_f64(vld1q_f64(row + 2 * v), m[v]);
+            EXP_STEP(v, d, 0);
+        }
+        if (full < vecs) {
+            const float64x2_t d = vsubq_f64(load_tail_f64(row + 2 * full, 0.0), m[full]);
+            EXP_STEP(full, d, 1);
+        }
+    }
+#undef EXP_STEP
+    for (size_t v = 0; v < vecs; ++v) {  /* per column: 1/sum, or log1p(rest) */
+        double sums[2];
+        int64_t counts[2];
+        vst1q_f64(sums, s[v]);
+        vst1q_s64(counts, tops[v]);
+        for (int j = 0; j < 2; ++j)
+            sums[j] = take_log ? log1p(sums[j] + (-(double)counts[j] - 1.0)) : 1.0 / sums[j];
+        s[v] = vld1q_f64(sums);
+    }
+    for (size_t i = 0; i < n; ++i) {
+        double *orow = out + i * inner;
+        if (take_log) {
+            const double *row = x + i * inner;
+            for (size_t v = 0; v < full; ++v)
+                vst1q_f64(orow + 2 * v, vsubq_f64(vsubq_f64(vld1q_f64(row + 2 * v), m[v]), s[v]));
+            if (full < vecs)
+                orow[2 * full] = (row[2 * full] - vgetq_lane_f64(m[full], 0)) - vgetq_lane_f64(s[full], 0);
+        } else {
+            for (size_t v = 0; v < full; ++v)
+                vst1q_f64(orow + 2 * v, vmulq_f64(vld1q_f64(orow + 2 * v), s[v]));
+            if (full < vecs)
+                orow[2 * full] *= vgetq_lane_f64(s[full], 0);
+        }
+    }
+}
+
+void sm_neon_softmax_inner_f64(const double *x, double *out, size_t n, size_t inner, size_t width)
+{
+    inner_block_f64(x, out, n, inner, width, 0);
+}
+
+void sm_neon_log_softmax_inner_f64(const double *x, double *out, size_t n, size_t inner, size_t width)
+{
+    inner_block_f64(x, out, n, inner, width, 1);
+}
+
+/* The VJPs: per column <y, dy> (take_log = 0) or sum(dy) (take_log = 1) down
+ * the rows, float32 flushed to double every 8 rows and rounded to float once
+ * (as the row kernels' dot_f32); then y (dy - dot), or log_softmax_vjp_f32x4
+ * (with its top-class expm1 path), row by row. */
+static inline void inner_vjp_block_f32(const float *y, const float *dy, float *out, size_t n, size_t inner,
+                                       size_t width, int take_log)
+{
+    const size_t vecs = (width + 3) / 4, last = width - 4 * (vecs - 1);
+    const size_t full = last == 4 ? vecs : vecs - 1;
+    const float32x4_t zero = vdupq_n_f32(0.0f);
+    float32x4_t s[INNER_VECS_F32], f[INNER_VECS_F32];
+    float64x2_t lo[INNER_VECS_F32], hi[INNER_VECS_F32];
+    for (size_t v = 0; v < vecs; ++v) {
+        s[v] = zero;
+        lo[v] = hi[v] = vdupq_n_f64(0.0);
+    }
+    for (size_t i = 0; i < n; ++i) {  /* empty lanes: 0, adding nothing */
+        const float *yr = y + i * inner, *dr = dy + i * inner;
+        if (take_log) {
+            for (size_t v = 0; v < full; ++v)
+                s[v] = vaddq_f32(s[v], vld1q_f32(dr + 4 * v));
+            if (full < vecs)
+                s[full] = vaddq_f32(s[full], load_tail_f32(dr + 4 * full, last, 0.0f));
+        } else {
+            for (size_t v = 0; v < full; ++v)
+                s[v] = vfmaq_f32(s[v], vld1q_f32(yr + 4 * v), vld1q_f32(dr + 4 * v));
+            if (full < vecs)
+                s[full] = vfmaq_f32(s[full], load_tail_f32(yr + 4 * full, last, 0.0f),
+                                    load_tail_f32(dr + 4 * full, last, 0.0f));
+        }
+        if ((i & 7) == 7 || i + 1 == n) {  /* the float sums to double, every 8 rows */
+            for (size_t v = 0; v < vecs; ++v) {
+                lo[v] = vaddq_f64(lo[v], vcvt_f64_f32(vget_low_f32(s[v])));
+                hi[v] = vaddq_f64(hi[v], vcvt_high_f64_f32(s[v]));
+                s[v] = zero;
+            }
+        }
+    }
+    for (size_t v = 0; v < vecs; ++v)  /* the sums rounded to float, as the row kernels' */
+        f[v] = vcvt_high_f32_f64(vcvt_f32_f64(lo[v]), hi[v]);
+    for (size_t i = 0; i < n; ++i) {
+        const float *yr = y + i * inner, *dr = dy + i * inner;
+        float *orow = out + i * inner;
+        if (take_log) {  /* empty lanes: y = -1 keeps exp fast and off the top-class path */
+            for (size_t v = 0; v < full; ++v)
+                vst1q_f32(orow + 4 * v, log_softmax_vjp_f32x4(vld1q_f32(yr + 4 * v), vld1q_f32(dr + 4 * v), f[v]));
+            if (full < vecs)
+                store_tail_f32(orow + 4 * full,
+                               log_softmax_vjp_f32x4(load_tail_f32(yr + 4 * full, last, -1.0f),
+                                                     load_tail_f32(dr + 4 * full, last, 0.0f), f[full]),
+                               last);
+        } else {
+            for (size_t v = 0; v < full; ++v) {
+                const float32x4_t g = vsubq_f32(vld1q_f32(dr + 4 * v), f[v]);
+                vst1q_f32(orow + 4 * v, vmulq_f32(vld1q_f32(yr + 4 * v), g));
+            }
+            if (full < vecs) {
+                const float32x4_t g = vsubq_f32(load_tail_f32(dr + 4 * full, last, 0.0f), f[full]);
+                store_tail_f32(orow + 4 * full, vmulq_f32(load_tail_f32(yr + 4 * full, last, 0.0f), g), last);
+            }
+        }
+    }
+}
+
+void sm_neon_softmax_vjp_inner_f32(const float *y, const float *dy, float *out, size_t n, size_t inner,
+                                   size_t width)
+{
+    inner_vjp_block_f32(y, dy, out, n, inner, width, 0);
+}
+
+void sm_neon_log_softmax_vjp_inner_f32(const float *y, const float *dy, float *out, size_t n, size_t inner,
+                                       size_t width)
+{
+    inner_vjp_block_f32(y, dy, out, n, inner, width, 1);
+}
+
+/* As inner_vjp_block_f32 for 2 doubles a vector (no flushing); a tail is
+ * one column, lane 0. */
+static inline void inner_vjp_block_f64(const double *y, const double *dy, double *out, size_t n,
+                                       size_t inner, size_t width, int take_log)
+{
+    const size_t vecs = (width + 1) / 2, full = width / 2;
+    float64x2_t s[INNER_VECS_F64];
+    for (size_t v = 0; v < vecs; ++v)
+        s[v] = vdupq_n_f64(0.0);
+    for (size_t i = 0; i < n; ++i) {
+        const double *yr = y + i * inner, *dr = dy + i * inner;
+        if (take_log) {
+            for (size_t v = 0; v < full; ++v)
+                s[v] = vaddq_f64(s[v], vld1q_f64(dr + 2 * v));
+            if (full < vecs)
+                s[full] = vaddq_f64(s[full], load_tail_f64(dr + 2 * full, 0.0));
+        } else {
+            for (size_t v = 0; v < full; ++v)
+                s[v] = vfmaq_f64(s[v], vld1q_f64(yr + 2 * v), vld1q_f64(dr + 2 * v));
+            if (full < vecs)
+                s[full] = vfmaq_f64(s[full], load_tail_f64(yr + 2 * full, 0.0), load_tail_f64(dr + 2 * full, 0.0));
+        }
+    }
+    for (size_t i = 0; i < n; ++i) {
+        const double *yr = y + i * inner, *dr = dy + i * inner;
+        double *orow = out + i * inner;
+        if (take_log) {
+            for (size_t v = 0; v < full; ++v)
+                vst1q_f64(orow + 2 * v, log_softmax_vjp_f64x2(vld1q_f64(yr + 2 * v), vld1q_f64(dr + 2 * v), s[v]));
+            if (full < vecs)
+                orow[2 * full] = vgetq_lane_f64(log_softmax_vjp_f64x2(load_tail_f64(yr + 2 * full, -1.0),
+                                                                      load_tail_f64(dr + 2 * full, 0.0), s[full]),
+                                                0);
+        } else {
+            for (size_t v = 0; v < full; ++v) {
+                const float64x2_t g = vsubq_f64(vld1q_f64(dr + 2 * v), s[v]);
+                vst1q_f64(orow + 2 * v, vmulq_f64(vld1q_f64(yr + 2 * v), g));
+            }
+            if (full < vecs)
+                orow[2 * full] = yr[2 * full] * (dr[2 * full] - vgetq_lane_f64(s[full], 0));
+        }
+    }
+}
+
+void sm_neon_softmax_vjp_inner_f64(const double *y, const double *dy, double *out, size_t n, size_t inner,
+                                   size_t width)
+{
+    inner_vjp_block_f64(y, dy, out, n, inner, width, 0);
+}
+
+void sm_neon_log_softmax_vjp_inner_f64(const double *y, const double *dy, double *out, size_t n,
+                                       size_t inner, size_t width)
+{
+    inner_vjp_block_f64(y, dy, out, n, inner, width, 1);
 }
 
 #else

@@ -153,9 +153,8 @@ int32_t sm_log_softmax_vjp_f64_mt(const double *y, ptrdiff_t y_stride, const dou
  * input itself (the same pointer); any other overlap: SM_ERR_LAYOUT. outer n
  * inner elements whose byte size does not fit in a ptrdiff_t: SM_ERR_SIZE.
  * The _mt forms share the columns among `threads` threads (>= 1), with results
- * identical for any thread count, as the row functions' _mt forms. AVX2 and
- * scalar only: an ISA without these kernels (NEON) returns
- * SM_ERR_ISA_UNAVAILABLE, and callers transpose and use the row functions.
+ * identical for any thread count, as the row functions' _mt forms. Every ISA
+ * has them (scalar, AVX2, NEON).
  * @param x, y, dy  first element of the (outer, n, inner) input(s)
  * @param out       first element of the (outer, n, inner) output
  * @param outer     product of the axes before the softmax axis (1 for axis 0)

@@ -340,23 +340,20 @@ def _thin_vjp(kernels, y, dy, axis, out, isa, threads):
     return None
 
 
-_INNER = {  # along a non-last axis of C-contiguous arrays, no transpose (AVX2 and scalar)
+_INNER = {  # along a non-last axis of C-contiguous arrays, no transpose (every ISA)
     name: {
         _F32: getattr(lib, f"sm_{name}_inner_f32_mt"),
         _F64: getattr(lib, f"sm_{name}_inner_f64_mt"),
     }
     for name in ("softmax", "log_softmax", "softmax_vjp", "log_softmax_vjp")
 }
-_INNER_ISAS = (lib.SM_ISA_SCALAR, lib.SM_ISA_AVX2)  # NEON has no inner-axis kernels yet
 
 
-def _inner_ok(arrays, axis, code):
-    """Whether the inner-axis kernels take these inputs: a non-last `axis`, an
-    ISA that has them, and C-contiguous aligned arrays."""
-    return (
-        code in _INNER_ISAS
-        and axis != arrays[0].ndim - 1
-        and all(a.flags.c_contiguous and a.flags.aligned for a in arrays)
+def _inner_ok(arrays, axis):
+    """Whether the inner-axis kernels (scalar, AVX2 and NEON) take these inputs:
+    a non-last `axis` and C-contiguous aligned arrays."""
+    return axis != arrays[0].ndim - 1 and all(
+        a.flags.c_contiguous and a.flags.aligned for a in arrays
     )
 
 
@@ -405,7 +402,7 @@ def _run(name, arrays, axis, out, isa, threads=None):
         return np.empty_like(a0) if out is None else out
     if out is not None and overlaps_itself(out):  # an as_strided out: as NumPy's ufuncs
         return copy_into(out, _run(name, arrays, axis, None, isa, threads))
-    if _inner_ok(arrays, axis, code):
+    if _inner_ok(arrays, axis):
         return _run_inner(name, arrays, axis, out, code, threads)
     if out is None and axis != a0.ndim - 1:
         # a C-contiguous result, as loops and vectorized give (the kernels write

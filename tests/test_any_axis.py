@@ -1,7 +1,7 @@
 """The four functions along any axis without a transposing copy (issue 10, item
-4): the AVX2 and scalar kernels that walk down a non-last axis a block of
-columns at a time, for C-contiguous input, float32 and float64, on every ISA
-this machine has (NEON, without such kernels, transposes: the same tests hold).
+4): the scalar, AVX2 and NEON kernels that walk down a non-last axis a block
+of columns at a time, for C-contiguous input, float32 and float64, on every ISA
+this machine has (the NEON ones are tested under qemu by tests/c/test_kernels.c).
 Results are C-contiguous.
 
 Forward float32 bounds (check below), per element, in u = 2^-24
@@ -180,8 +180,8 @@ def test_inner_axis_matches_the_rows_of_the_transposed_data(
         native._INNER[name], np.dtype(dtype), lambda *a: calls.append(1) or kernel(*a)
     )
     got = f(*arrays, axis=axis, isa=isa)
-    # the inner-axis kernels where the ISA has them (NEON transposes)
-    assert len(calls) == (0 if isa == "neon" else 1)
+    # the inner-axis kernels, on every ISA: no transpose
+    assert len(calls) == 1
     assert got.dtype == dtype and got.shape == shape and got.flags.c_contiguous
     ref = getattr(vectorized, name)(*(a.astype(np.float64) for a in arrays), axis=axis)
     allowed = bound(name, arrays, axis, ref)
@@ -247,8 +247,6 @@ def test_inner_axis_c_api_checks():
     best = lib.sm_best_isa()
     for isa in (lib.SM_ISA_SCALAR, 0):
         want = lib.SM_ISA_SCALAR if isa else best
-        if want == lib.SM_ISA_NEON:  # no inner-axis kernels: callers transpose
-            want = lib.SM_ERR_ISA_UNAVAILABLE
         assert lib.sm_softmax_inner_f64(p, p, 2, 4, 8, isa) == want  # in place
         assert lib.sm_softmax_vjp_inner_f64(p, p, p, 2, 4, 8, isa) == want
         assert lib.sm_log_softmax_inner_f64(p, p, 0, 4, 8, isa) == want  # empty: nothing to do

@@ -8,7 +8,12 @@
  * checked untouched) and in place; on special values (+-inf, NaN, all -inf
  * rows, ties at the maximum, huge gaps with subnormal results); and each ISA's
  * exp is swept for its max ulp error against the goals of
- * softmax_lib/exp_accuracy.py (GOALS: 1.5 ulp float32, 2 ulp float64).
+ * softmax_lib/exp_accuracy.py (GOALS: 1.5 ulp float32, 2 ulp float64). The
+ * entry points along a middle axis (sm_*_inner_*) are checked column by column
+ * against the same references (random and special columns, the top class of
+ * log-softmax and of its VJP), bit for bit across thread counts, and each ISA's
+ * block kernels (kernels.h) bit for bit across block widths, writing nothing
+ * past a block and reading nothing past it before a guard page.
  * Finally each SIMD ISA must differ bitwise from the scalar kernels somewhere
  * on random input: proof that a different code path really ran.
  *
@@ -24,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "softmax.h"
 
 typedef long double LD;
@@ -399,13 +405,13 @@ static void test_random(int isa, const dtype *t)
     }
 }
 
-/* Special rows, each placed at the start, middle and end of rows of several
- * lengths (so that they meet every lane and tail position). */
-static void test_specials(int isa, const dtype *t)
+/* Special runs of 6 values (rows here, columns along an inner axis below). */
+#define SPECIALS 8
+static void special_values(const dtype *t, double vals[SPECIALS][6])
 {
     const double big_gap = t->f32 ? 103.0 : 744.0;   /* exp(-gap): a subnormal result */
     const double huge = t->f32 ? 1e30 : 1e300;
-    const double vals[][6] = {
+    const double v[SPECIALS][6] = {
         {INFINITY, 1, 2, 3, 4, 5},                      /* +inf: a NaN row, as in scalar */
         {NAN, 1, 2, 3, 4, 5},                           /* NaN: a NaN row */
         {-INFINITY, 1, -INFINITY, 3, 4, 5},             /* -inf: 0 / -inf there */
@@ -415,8 +421,17 @@ static void test_specials(int isa, const dtype *t)
         {0, -40, -45, -50, -36, -60},                   /* a tiny rest: log1p matters */
         {huge, huge, -huge, huge, 0, -huge},            /* huge values */
     };
+    memcpy(vals, v, sizeof v);
+}
+
+/* Special rows, each placed at the start, middle and end of rows of several
+ * lengths (so that they meet every lane and tail position). */
+static void test_specials(int isa, const dtype *t)
+{
+    double vals[SPECIALS][6];
+    special_values(t, vals);
     static const size_t lengths[] = {6, 7, 9, 19, 37, 70};
-    for (size_t v = 0; v < sizeof vals / sizeof *vals; ++v)
+    for (size_t v = 0; v < SPECIALS; ++v)
         for (size_t li = 0; li < sizeof lengths / sizeof *lengths; ++li) {
             const size_t n = lengths[li], rows = 3;
             double *a = malloc(rows * n * sizeof *a), *b = malloc(rows * n * sizeof *b);
@@ -582,8 +597,8 @@ static void test_exp(int isa, const dtype *t, uint32_t step, long points)
  * all four ops, float32 and float64, contiguous and in place (out = x; for the
  * VJPs out = y or dy), on 1 and 3 threads, each column against the same
  * references and bounds as a row (the kernels sum a column as the row kernels
- * sum a row: float blocks of at most 8 rows flushed to double); an ISA without
- * them (NEON) must refuse: SM_ERR_ISA_UNAVAILABLE. */
+ * sum a row: float blocks of at most 8 rows flushed to double). Every ISA has
+ * them: scalar, AVX2 and NEON. */
 static int32_t run_inner(int op, const dtype *t, int isa, void *a, void *b, void *out, size_t outer,
                          size_t n, size_t inner, int threads)
 {
@@ -648,10 +663,9 @@ static void test_inner(int isa, const dtype *t)
                         const int32_t rc = run_inner(op, t, isa, bufs[0], bufs[1], bufs[out_k], outer,
                                                      n, inner, threads);
                         ++checks;
-                        const int32_t want = isa == SM_ISA_NEON ? SM_ERR_ISA_UNAVAILABLE : isa;
-                        if (rc != want)
+                        if (rc != isa)
                             FAIL("%s %s_inner %s: returned %d, want %d\n", ISA_NAMES[isa], OP_NAMES[op],
-                                 t->name, (int)rc, (int)want);
+                                 t->name, (int)rc, isa);
                         for (size_t o = 0; rc > 0 && o < outer; ++o)
                             for (size_t j = 0; j < inner; ++j) {  /* one column at a time */
                                 for (size_t i = 0; i < n; ++i) {
@@ -681,6 +695,358 @@ static void test_inner(int isa, const dtype *t)
             free(ref);
             free(bound);
         }
+}
+
+/* Every column of a run of the inner-axis entry point against its reference,
+ * contiguous and in place, on 1 and 3 threads (as test_inner, for inputs the
+ * caller built: va, vb as doubles, (outer, n, inner) C-contiguous). */
+static void check_columns(int isa, int op, const dtype *t, const double *va, const double *vb, size_t outer,
+                          size_t n, size_t inner, const char *what)
+{
+    const size_t total = outer * n * inner, es = t->f32 ? sizeof(float) : sizeof(double);
+    double *ca = malloc(n * sizeof *ca), *cb = malloc(n * sizeof *cb), *got = malloc(n * sizeof *got);
+    LD *ref = malloc(n * sizeof *ref), *bound = malloc(n * sizeof *bound);
+    void *bufs[3];
+    for (int k = 0; k < 3; ++k)
+        bufs[k] = malloc(total * es);
+    for (int layout = CONTIG; layout <= INPLACE; layout += INPLACE - CONTIG)
+        for (int threads = 1; threads <= 3; threads += 2) {
+            for (size_t i = 0; i < total; ++i) {
+                set(t, bufs[0], i, va[i]);
+                set(t, bufs[1], i, vb[i]);
+                set(t, bufs[2], i, SENTINEL);
+            }
+            const int out_k = layout != INPLACE ? 2 : op == LOG_SOFTMAX_VJP ? 1 : 0;
+            const int32_t rc = run_inner(op, t, isa, bufs[0], bufs[1], bufs[out_k], outer, n, inner, threads);
+            ++checks;
+            if (rc != isa)
+                FAIL("%s %s_inner %s (%s): returned %d, want %d\n", ISA_NAMES[isa], OP_NAMES[op], t->name,
+                     what, (int)rc, isa);
+            for (size_t o = 0; rc == isa && o < outer; ++o)
+                for (size_t j = 0; j < inner; ++j) {
+                    for (size_t i = 0; i < n; ++i) {
+                        const size_t at = (o * n + i) * inner + j;
+                        ca[i] = va[at];
+                        cb[i] = vb[at];
+                        got[i] = get(t, bufs[out_k], at);
+                    }
+                    switch (op) {
+                    case SOFTMAX: ref_softmax(t, ca, n, ref, bound); break;
+                    case LOG_SOFTMAX: ref_log_softmax(t, ca, n, ref, bound); break;
+                    case SOFTMAX_VJP: ref_softmax_vjp(t, ca, cb, n, ref, bound); break;
+                    default: ref_log_softmax_vjp(t, ca, cb, n, ref, bound);
+                    }
+                    compare(isa, op, t, n, layout, what, got, ref, bound, n);
+                }
+        }
+    for (int k = 0; k < 3; ++k)
+        free(bufs[k]);
+    free(ca);
+    free(cb);
+    free(got);
+    free(ref);
+    free(bound);
+}
+
+/* The special runs of test_specials down the columns of (2, n, 7) arrays (7
+ * columns: a full vector and a tail of 3 floats, 3 full vectors and a tail of
+ * 1 double), at the start, middle or end of each column: the count of maxima
+ * and log1p of log-softmax's top class, NaN, infinities, subnormal results; the
+ * VJPs on the log-softmax (and softmax) of those columns, whose top classes
+ * take the expm1 path. */
+static void test_inner_specials(int isa, const dtype *t)
+{
+    double vals[SPECIALS][6];
+    special_values(t, vals);
+    static const size_t lengths[] = {6, 7, 9, 19};
+    const size_t outer = 2, inner = 7;
+    for (size_t v = 0; v < SPECIALS; ++v)
+        for (size_t li = 0; li < sizeof lengths / sizeof *lengths; ++li) {
+            const size_t n = lengths[li], total = outer * n * inner;
+            double *va = malloc(total * sizeof *va), *vb = malloc(total * sizeof *vb);
+            double *col = malloc(n * sizeof *col);
+            LD *ref = malloc(n * sizeof *ref), *bnd = malloc(n * sizeof *bnd);
+            const int all = isinf(vals[v][1]) && isinf(vals[v][5]);
+            for (size_t o = 0; o < outer; ++o)
+                for (size_t j = 0; j < inner; ++j) {
+                    const size_t c = o * inner + j, at = c % 3 == 0 ? 0 : c % 3 == 1 ? (n - 6) / 2 : n - 6;
+                    for (size_t i = 0; i < n; ++i)  /* filler well below the column's values */
+                        va[(o * n + i) * inner + j] = all ? -INFINITY : round_to(t, -60 - uniform(0, 5));
+                    for (size_t i = 0; i < 6; ++i)
+                        va[(o * n + at + i) * inner + j] = round_to(t, vals[v][i]);
+                    for (size_t i = 0; i < n; ++i)
+                        vb[(o * n + i) * inner + j] = round_to(t, uniform(-1, 1));
+                }
+            check_columns(isa, SOFTMAX, t, va, vb, outer, n, inner, "middle axis, special");
+            check_columns(isa, LOG_SOFTMAX, t, va, vb, outer, n, inner, "middle axis, special");
+            for (size_t o = 0; o < outer; ++o)  /* y = the log-softmax of each column */
+                for (size_t j = 0; j < inner; ++j) {
+                    for (size_t i = 0; i < n; ++i)
+                        col[i] = va[(o * n + i) * inner + j];
+                    ref_log_softmax(t, col, n, ref, bnd);
+                    for (size_t i = 0; i < n; ++i)
+                        va[(o * n + i) * inner + j] = round_to(t, (double)ref[i]);
+                }
+            check_columns(isa, LOG_SOFTMAX_VJP, t, va, vb, outer, n, inner, "middle axis, special y");
+            for (size_t i = 0; i < total; ++i)
+                va[i] = round_to(t, exp(va[i]));
+            check_columns(isa, SOFTMAX_VJP, t, va, vb, outer, n, inner, "middle axis, special y");
+            free(va);
+            free(vb);
+            free(col);
+            free(ref);
+            free(bnd);
+        }
+}
+
+/* The top class of a column [x0, 0, 0, 0] with x0 = 12 (float32) or 30
+ * (float64), in blocks of 1..9 columns (every lane, full vectors and tails):
+ * y0 = -log1p(rest), rest = 3 e^-x0, from the library's own log-softmax, then
+ * its VJP under dy = [-1, 0, 0, 0] (NLL): s0 - 1 = -rest / (1 + rest), which
+ * 1 - exp(y0) would round to a few digits (float32: 1.8e-5 against u = 6e-8).
+ * Bound, relative to the result: y0's error (exp 2G u of each term, the float
+ * sum 2u, log1p and the rounding to the type 2u: 8u relative to |y0|) carried
+ * by expm1' ~ 1, expm1's own (2G u, truncation below u / 6), and the final
+ * rounding u: below 30 u. */
+static void test_inner_top_class(int isa, const dtype *t)
+{
+    const double x0 = t->f32 ? 12.0 : 30.0;
+    const LD rest = 3 * expl(-(LD)x0), want = -rest / (1 + rest);
+    const size_t n = 4, es = t->f32 ? sizeof(float) : sizeof(double);
+    for (size_t inner = 1; inner <= 9; ++inner) {
+        void *x = malloc(n * inner * es), *y = malloc(n * inner * es), *dy = malloc(n * inner * es);
+        void *g = malloc(n * inner * es);
+        for (size_t i = 0; i < n; ++i)
+            for (size_t j = 0; j < inner; ++j) {
+                set(t, x, i * inner + j, i == 0 ? x0 : 0.0);
+                set(t, dy, i * inner + j, i == 0 ? -1.0 : 0.0);
+            }
+        ++checks;
+        if (run_inner(LOG_SOFTMAX, t, isa, x, NULL, y, 1, n, inner, 1) != isa ||
+            run_inner(LOG_SOFTMAX_VJP, t, isa, y, dy, g, 1, n, inner, 1) != isa) {
+            FAIL("%s top class %s inner=%zu: refused\n", ISA_NAMES[isa], t->name, inner);
+        } else {
+            for (size_t j = 0; j < inner; ++j) {
+                const LD got = get(t, g, j);
+                if (!(fabsl(got - want) <= 30 * t->u * fabsl(want)))
+                    FAIL("%s log_softmax_vjp_inner %s top class, inner=%zu column %zu: got %.10Lg, want %.10Lg\n",
+                         ISA_NAMES[isa], t->name, inner, j, got, want);
+            }
+        }
+        free(x);
+        free(y);
+        free(dy);
+        free(g);
+    }
+}
+
+/* The public entry points on 1..8 threads: bit for bit the same result (the
+ * threads narrow the blocks of columns, so this also varies the block width). */
+static void test_inner_threads(int isa, const dtype *t)
+{
+    static const size_t shapes[][3] = {{1, 9, 13}, {1, 17, 40}, {3, 9, 100}, {2, 70, 515}};
+    const size_t es = t->f32 ? sizeof(float) : sizeof(double);
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; ++s) {
+        const size_t outer = shapes[s][0], n = shapes[s][1], inner = shapes[s][2], total = outer * n * inner;
+        double *ca = malloc(n * sizeof *ca), *cb = malloc(n * sizeof *cb);
+        void *a = malloc(total * es), *b = malloc(total * es), *one = malloc(total * es), *many = malloc(total * es);
+        for (int op = SOFTMAX; op <= LOG_SOFTMAX_VJP; ++op) {
+            for (size_t o = 0; o < outer; ++o)
+                for (size_t j = 0; j < inner; ++j) {
+                    random_rows(op, t, ca, cb, 1, n, 10);
+                    for (size_t i = 0; i < n; ++i) {
+                        set(t, a, (o * n + i) * inner + j, ca[i]);
+                        set(t, b, (o * n + i) * inner + j, cb[i]);
+                    }
+                }
+            ++checks;
+            if (run_inner(op, t, isa, a, b, one, outer, n, inner, 1) != isa) {
+                FAIL("%s %s_inner %s: refused\n", ISA_NAMES[isa], OP_NAMES[op], t->name);
+                continue;
+            }
+            for (int threads = 2; threads <= 8; ++threads) {
+                ++checks;
+                if (run_inner(op, t, isa, a, b, many, outer, n, inner, threads) != isa ||
+                    memcmp(one, many, total * es) != 0)
+                    FAIL("%s %s_inner %s (%zu, %zu, %zu): %d threads differ from 1\n", ISA_NAMES[isa],
+                         OP_NAMES[op], t->name, outer, n, inner, threads);
+            }
+        }
+        free(ca);
+        free(cb);
+        free(a);
+        free(b);
+        free(one);
+        free(many);
+    }
+}
+
+/* The ISA's block kernels themselves (kernels.h), for any block width. */
+typedef struct {
+    sm_inner_fwd_f32 fwd_f32[2];  /* softmax, log-softmax */
+    sm_inner_fwd_f64 fwd_f64[2];
+    sm_inner_vjp_f32 vjp_f32[2];  /* softmax VJP, log-softmax VJP */
+    sm_inner_vjp_f64 vjp_f64[2];
+} inner_kernels;
+
+#define INNER_SET(prefix)                                                               \
+    {{prefix##softmax_inner_f32, prefix##log_softmax_inner_f32},                      \
+     {prefix##softmax_inner_f64, prefix##log_softmax_inner_f64},                      \
+     {prefix##softmax_vjp_inner_f32, prefix##log_softmax_vjp_inner_f32},              \
+     {prefix##softmax_vjp_inner_f64, prefix##log_softmax_vjp_inner_f64}}
+
+static const inner_kernels *kernels_of(int isa)
+{
+    static const inner_kernels scalar = INNER_SET(sm_scalar_);
+#if SM_HAVE_AVX2
+    static const inner_kernels avx2 = INNER_SET(sm_avx2_);
+    if (isa == SM_ISA_AVX2)
+        return &avx2;
+#endif
+#if SM_HAVE_NEON
+    static const inner_kernels neon = INNER_SET(sm_neon_);
+    if (isa == SM_ISA_NEON)
+        return &neon;
+#endif
+    return isa == SM_ISA_SCALAR ? &scalar : NULL;
+}
+
+/* One block of `width` columns of a (n, inner) slice at a, b -> out. */
+static void block(const inner_kernels *k, int op, const dtype *t, const void *a, const void *b, void *out,
+                  size_t n, size_t inner, size_t width)
+{
+    const int f = op == LOG_SOFTMAX || op == LOG_SOFTMAX_VJP;
+    if (op <= LOG_SOFTMAX) {
+        if (t->f32)
+            k->fwd_f32[f](a, out, n, inner, width);
+        else
+            k->fwd_f64[f](a, out, n, inner, width);
+    } else {
+        if (t->f32)
+            k->vjp_f32[f](a, b, out, n, inner, width);
+        else
+            k->vjp_f64[f](a, b, out, n, inner, width);
+    }
+}
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#include <unistd.h>
+/* `bytes` of memory followed by a page that faults on any access. */
+static char *before_guard(size_t bytes, char **map, size_t *len)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    *len = (bytes + page - 1) / page * page + page;
+    *map = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (*map == MAP_FAILED || mprotect(*map + *len - page, page, PROT_NONE) != 0) {
+        FAIL("mmap / mprotect for a guard page failed\n");
+        return NULL;
+    }
+    return *map + *len - page - bytes;
+}
+#define HAVE_GUARD 1
+#else
+#define HAVE_GUARD 0
+#endif
+
+/* A (n, inner) slice cut into blocks of 1..9 columns (every tail of a vector
+ * of 4 floats or 2 doubles, and each after full vectors) and of 13, 31 and 64:
+ * bit for bit the one-block result (a column does not depend on its block,
+ * kernels.h), contiguous and in place; each block writes nothing beyond its
+ * `width` columns (the rest keep their sentinel until their block runs). Then
+ * a block whose last row ends at a guard page: any read or write past `width`
+ * columns of the last row faults. n = 1, 8, 9, 17: around the float32 flushes
+ * every 8 rows. */
+static void test_inner_blocks(int isa, const dtype *t)
+{
+    const inner_kernels *k = kernels_of(isa);
+    static const size_t ns[] = {1, 8, 9, 17}, cuts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 31, 64};
+    const size_t inner = 75, es = t->f32 ? sizeof(float) : sizeof(double);
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; ++a) {
+        const size_t n = ns[a], total = n * inner;
+        double *ca = malloc(n * sizeof *ca), *cb = malloc(n * sizeof *cb);
+        void *x = malloc(total * es), *y = malloc(total * es), *whole = malloc(total * es);
+        void *out = malloc(total * es), *in_a = malloc(total * es), *in_b = malloc(total * es);
+        for (int op = SOFTMAX; op <= LOG_SOFTMAX_VJP; ++op) {
+            for (size_t j = 0; j < inner; ++j) {
+                random_rows(op, t, ca, cb, 1, n, 10);
+                for (size_t i = 0; i < n; ++i) {
+                    set(t, x, i * inner + j, ca[i]);
+                    set(t, y, i * inner + j, cb[i]);
+                }
+            }
+            block(k, op, t, x, y, whole, n, inner, inner);
+            for (size_t c = 0; c < sizeof cuts / sizeof *cuts; ++c) {
+                const size_t cut = cuts[c];
+                for (size_t i = 0; i < total; ++i)
+                    set(t, out, i, SENTINEL);
+                int clean = 1;
+                for (size_t j0 = 0; j0 < inner; j0 += cut) {
+                    const size_t w = inner - j0 < cut ? inner - j0 : cut;
+                    block(k, op, t, (const char *)x + j0 * es, (const char *)y + j0 * es,
+                          (char *)out + j0 * es, n, inner, w);
+                    for (size_t i = 0; i < n; ++i)
+                        for (size_t j = j0 + w; j < inner; ++j)
+                            clean &= get(t, out, i * inner + j) == SENTINEL;
+                }
+                ++checks;
+                if (!clean)
+                    FAIL("%s %s_inner %s n=%zu, blocks of %zu: wrote beyond a block\n", ISA_NAMES[isa],
+                         OP_NAMES[op], t->name, n, cut);
+                ++checks;
+                if (memcmp(out, whole, total * es) != 0)
+                    FAIL("%s %s_inner %s n=%zu: blocks of %zu differ from one block\n", ISA_NAMES[isa],
+                         OP_NAMES[op], t->name, n, cut);
+                /* in place: out = x; for the VJPs, y (softmax) or dy (log-softmax) */
+                memcpy(in_a, x, total * es);
+                memcpy(in_b, y, total * es);
+                void *in_out = op == LOG_SOFTMAX_VJP ? in_b : in_a;
+                for (size_t j0 = 0; j0 < inner; j0 += cut) {
+                    const size_t w = inner - j0 < cut ? inner - j0 : cut;
+                    block(k, op, t, (char *)in_a + j0 * es, (char *)in_b + j0 * es, (char *)in_out + j0 * es,
+                          n, inner, w);
+                }
+                ++checks;
+                if (memcmp(in_out, whole, total * es) != 0)
+                    FAIL("%s %s_inner %s n=%zu: in place, blocks of %zu differ from one block\n",
+                         ISA_NAMES[isa], OP_NAMES[op], t->name, n, cut);
+            }
+#if HAVE_GUARD
+            /* columns 0..cut-1 of the slice copied into guarded buffers whose last
+             * row stops after those columns (the next byte faults) */
+            for (size_t c = 0; c < sizeof cuts / sizeof *cuts; ++c) {
+                const size_t cut = cuts[c], used = (n - 1) * inner + cut;
+                char *maps[3];
+                size_t lens[3];
+                char *ga = before_guard(used * es, &maps[0], &lens[0]);
+                char *gb = before_guard(used * es, &maps[1], &lens[1]);
+                char *go = before_guard(used * es, &maps[2], &lens[2]);
+                if (!ga || !gb || !go)
+                    break;
+                memcpy(ga, x, used * es);
+                memcpy(gb, y, used * es);
+                block(k, op, t, ga, gb, go, n, inner, cut);
+                int same = 1;
+                for (size_t i = 0; i < n; ++i)
+                    same &= memcmp(go + i * inner * es, (char *)whole + i * inner * es, cut * es) == 0;
+                ++checks;
+                if (!same)
+                    FAIL("%s %s_inner %s n=%zu: a block of %zu before a guard page differs\n", ISA_NAMES[isa],
+                         OP_NAMES[op], t->name, n, cut);
+                for (int m = 0; m < 3; ++m)
+                    munmap(maps[m], lens[m]);
+            }
+#endif
+        }
+        free(ca);
+        free(cb);
+        free(x);
+        free(y);
+        free(whole);
+        free(out);
+        free(in_a);
+        free(in_b);
+    }
 }
 
 /* ----------------------------------------- a different code path really ran */
@@ -749,6 +1115,10 @@ int main(int argc, char **argv)
             test_specials(isa, t);
             test_exp(isa, t, step, points);
             test_inner(isa, t);
+            test_inner_specials(isa, t);
+            test_inner_top_class(isa, t);
+            test_inner_threads(isa, t);
+            test_inner_blocks(isa, t);
         }
         if (isa != SM_ISA_SCALAR)
             test_differs_from_scalar(isa);
