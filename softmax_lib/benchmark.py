@@ -1,7 +1,8 @@
 """Benchmark every implementation side by side: ``python -m softmax_lib.benchmark``.
 
 Times softmax, log-softmax and the softmax VJP for float32 and float64 over a grid
-of shapes (short rows included), along the last axis or ``--axis``, for each
+of shapes (short rows included), along the last axis or ``--axis`` (several axes
+interleaved in the same rounds: ``--axis -1,0``), for each
 implementation this machine has (loops where they finish quickly, NumPy, the
 native scalar and AVX2 kernels on one thread and on the automatic thread count,
 PyTorch on one thread and on all cores when installed), plus the memory-bandwidth floor: how long
@@ -25,7 +26,7 @@ import sys
 import time
 import types
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,6 +37,7 @@ DTYPES = ("float32", "float64")
 GRID = ((1, 10), (1, 1000), (128, 1000), (4096, 1000), (256, 32768), (4096, 3))
 QUICK_GRID = ((1, 10), (1, 1000), (128, 1000), (1024, 1000))
 LOOPS_MAX_SIZE = 1000  # Python loops take ~1 µs per element: only tiny shapes
+K = TypeVar("K")  # the keys naming the calls that measure() times
 
 
 def _native() -> types.ModuleType | None:
@@ -218,12 +220,10 @@ def _calibrate(call, budget):
     return max(1, min(100_000, int(budget / max(t, 1e-9))))
 
 
-def measure(
-    calls: dict[str, Callable[[], Any]], rounds: int, budget: float
-) -> dict[str, list[float]]:
+def measure(calls: dict[K, Callable[[], Any]], rounds: int, budget: float) -> dict[K, list[float]]:
     """Interleave `calls` for `rounds` rounds; return per-call times in seconds."""
     numbers = {name: _calibrate(call, budget) for name, call in calls.items()}
-    samples: dict[str, list[float]] = {name: [] for name in calls}
+    samples: dict[K, list[float]] = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():
             samples[name].append(_time_once(call, numbers[name]))
@@ -242,15 +242,18 @@ def run(
     rounds: int = 9,
     budget: float = 0.02,
     progress: Callable[[tuple[int, ...], str, str], Any] | None = None,
-    axis: int = -1,
+    axis: int | Sequence[int] = -1,
 ) -> list[dict[str, Any]]:
     """Benchmark the grid along `axis`; returns a list of result rows (dicts).
 
     Besides the bandwidth floor (``vs_floor``), each forward row has a roofline
     ratio ``vs_roof``: the time over max(copy floor, exp-only time), since a
     fused softmax is bound by exp throughput as much as by bandwidth (the VJPs
-    have no exp: their roof is the triad floor)."""
-    impls = implementations(axis)
+    have no exp: their roof is the triad floor). Several axes are measured in the
+    same rounds, on the same arrays, so that their ratios come from one run; each
+    row says its ``axis``, and ``vs_torch`` compares with PyTorch along it."""
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    impls = {(a, name): make for a in axes for name, make in implementations(a).items()}
     rows = []
     for shape in grid:
         for dtype in dtypes:
@@ -258,29 +261,30 @@ def run(
             nbytes = x.nbytes
             for op in ops:
                 outs = {}
-                calls = {}
-                for name, make in impls.items():
-                    if name == "loops" and x.size > LOOPS_MAX_SIZE:
+                calls: dict[tuple[int | None, str], Callable[[], Any]] = {}
+                for key, make in impls.items():
+                    if key[1] == "loops" and x.size > LOOPS_MAX_SIZE:
                         continue
-                    outs[name] = np.empty_like(x)
-                    calls[name] = make(op, x, y, dy, outs[name])
+                    outs[key] = np.empty_like(x)
+                    calls[key] = make(op, x, y, dy, outs[key])
                 floor_kind = "triad" if op.endswith("vjp") else "copy"
                 floor_out = np.empty_like(x)
                 for i, c in enumerate(_floor_calls(x, y, dy, floor_out)[floor_kind]):
-                    calls[f"floor-{i}"] = c
+                    calls[None, f"floor-{i}"] = c
                 exp_call = _exp_call(x, np.empty_like(x)) if floor_kind == "copy" else None
                 if exp_call is not None:
-                    calls["exp-only"] = exp_call
+                    calls[None, "exp-only"] = exp_call
                 samples = measure(calls, rounds, budget)
-                floors = [k for k in samples if k.startswith("floor-")]
+                floors = [k for k in samples if k[1].startswith("floor-")]
                 floor = min(statistics.median(samples.pop(k)) for k in floors)
-                exp_time = statistics.median(samples.pop("exp-only")) if exp_call else 0.0
+                exp_time = statistics.median(samples.pop((None, "exp-only"))) if exp_call else 0.0
                 roof = max(floor, exp_time)
                 # bytes that must cross the memory bus: inputs read once, output written
                 moved = nbytes * (3 if floor_kind == "triad" else 2)
-                torch_median = statistics.median(samples["torch"]) if "torch" in samples else None
-                for name, times in samples.items():
+                for (a, name), times in samples.items():
                     s = _summary(times)
+                    torch_times = samples.get((a, "torch"))
+                    torch_median = statistics.median(torch_times) if torch_times else None
                     rows.append(
                         {
                             "shape": list(shape),
@@ -295,7 +299,7 @@ def run(
                             "floor_kind": floor_kind,
                             "exp_only": exp_time or None,
                             "vs_roof": s["median"] / roof,
-                            "axis": axis,
+                            "axis": a,
                         }
                     )
                 if progress:
@@ -306,7 +310,7 @@ def run(
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The results as a plain-text table, one line per (shape, dtype, op, impl)."""
     header = (
-        f"{'shape':>11} {'dtype':>7} {'op':>11} {'impl':>20} {'median':>10} "
+        f"{'shape':>11} {'axis':>4} {'dtype':>7} {'op':>11} {'impl':>20} {'median':>10} "
         f"{'spread':>15} {'GB/s':>6} {'/floor':>7} {'/roof':>7} {'/torch':>7}"
     )
     lines = [header, "-" * len(header)]
@@ -314,7 +318,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         shape = "x".join(map(str, r["shape"]))
         vs_torch = f"{r['vs_torch']:7.2f}" if r["vs_torch"] is not None else "      -"
         lines.append(
-            f"{shape:>11} {r['dtype']:>7} {r['op']:>11} {r['impl']:>20} "
+            f"{shape:>11} {r['axis']:>4} {r['dtype']:>7} {r['op']:>11} {r['impl']:>20} "
             f"{_fmt_time(r['median']):>10} "
             f"{_fmt_time(r['q1']) + '-' + _fmt_time(r['q3']):>15} "
             f"{r['gbps']:6.1f} {r['vs_floor']:7.2f} {r['vs_roof']:7.2f} {vs_torch}"
@@ -379,9 +383,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtypes", metavar="DTYPE,...", help=f"only these of {','.join(DTYPES)}")
     parser.add_argument(
         "--axis",
-        type=int,
-        default=-1,
-        help="the axis to normalise over (default -1; e.g. 0 for columns)",
+        default="-1",
+        metavar="AXIS,...",
+        help="the axis to normalise over (default -1; e.g. 0 for columns; -1,0: both, "
+        "interleaved in the same rounds)",
     )
     args = parser.parse_args(argv)
     grid: list[tuple[int, ...]]
@@ -402,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
         rounds=rounds,
         budget=budget,
         progress=progress,
-        axis=args.axis,
+        axis=[int(a) for a in args.axis.split(",")],
     )
     print(format_table(rows))
     if args.json:

@@ -35,3 +35,26 @@ def test_run_along_each_axis_with_roof_and_threads():
                 assert r["vs_roof"] <= r["vs_floor"] * (1 + 1e-12)
     assert (4096, 3) in benchmark.GRID
     assert "/roof" in benchmark.format_table(rows).splitlines()[0]
+
+
+def test_several_axes_in_the_same_rounds():
+    rows = benchmark.run(
+        grid=[(5, 40)],
+        ops=("softmax",),
+        dtypes=("float64",),
+        rounds=1,
+        budget=1e-4,
+        axis=(-1, 0),
+    )
+    by_axis = {a: {r["impl"] for r in rows if r["axis"] == a} for a in (-1, 0)}
+    assert by_axis[-1] == set(benchmark.implementations(-1))
+    assert by_axis[0] == set(benchmark.implementations(0))
+    # one floor for both: measured once, on the same arrays
+    assert len({r["floor"] for r in rows}) == 1
+    for r in rows:  # PyTorch along the row's own axis
+        torch = [t for t in rows if t["impl"] == "torch" and t["axis"] == r["axis"]]
+        assert (r["vs_torch"] is None) == (not torch)
+        if torch:
+            np.testing.assert_allclose(r["vs_torch"], r["median"] / torch[0]["median"])
+    table = benchmark.format_table(rows).splitlines()
+    assert "axis" in table[0] and len(table) == len(rows) + 2
