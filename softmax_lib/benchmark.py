@@ -2,7 +2,7 @@
 
 Times softmax, log-softmax and the softmax VJP for float32 and float64 over a grid
 of shapes (short rows included), along the last axis or ``--axis`` (several axes
-interleaved in the same rounds: ``--axis -1,0``), for each
+interleaved in the same rounds: ``--axis=-1,0``), for each
 implementation this machine has (loops where they finish quickly, NumPy, the
 native scalar and AVX2 kernels on one thread and on the automatic thread count,
 PyTorch on one thread and on all cores when installed), plus the memory-bandwidth floor: how long
@@ -385,8 +385,8 @@ def main(argv: list[str] | None = None) -> None:
         "--axis",
         default="-1",
         metavar="AXIS,...",
-        help="the axis to normalise over (default -1; e.g. 0 for columns; -1,0: both, "
-        "interleaved in the same rounds)",
+        help="the axis to normalise over (default -1; e.g. 0 for columns; "
+        "--axis=-1,0: both, interleaved in the same rounds)",
     )
     args = parser.parse_args(argv)
     grid: list[tuple[int, ...]]

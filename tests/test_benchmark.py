@@ -58,3 +58,10 @@ def test_several_axes_in_the_same_rounds():
             np.testing.assert_allclose(r["vs_torch"], r["median"] / torch[0]["median"])
     table = benchmark.format_table(rows).splitlines()
     assert "axis" in table[0] and len(table) == len(rows) + 2
+
+
+def test_command_line_with_two_axes(capsys):
+    argv = ["--shapes", "2x8", "--ops", "softmax", "--dtypes", "float64", "--rounds", "1"]
+    benchmark.main([*argv, "--axis=-1,0"])
+    lines = capsys.readouterr().out.splitlines()[2:]
+    assert {line.split()[1] for line in lines} == {"-1", "0"}
