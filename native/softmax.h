@@ -75,6 +75,11 @@ int32_t sm_best_isa(void);
 /* Bit mask (1 << sm_isa) of the ISAs compiled into this build, whatever the CPU. */
 int32_t sm_compiled_isas(void);
 
+/* The AVX2 VJPs write an output of more than this many bytes with streaming
+ * (non-temporal) stores: the size of the last-level cache where the C library
+ * reports it (glibc's sysconf), else 32 MiB. */
+size_t sm_stream_bytes(void);
+
 /* out = exp(x - max) / sum(exp(x - max)), per row.
  * @param x        first element of the first input row
  * @param x_stride distance between row starts of x, in elements

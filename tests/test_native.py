@@ -528,10 +528,10 @@ def test_bandwidth_kernels():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", BACKWARD)
 def test_large_vjp_streams_the_same_results(isa, name, dtype):
-    # Past 32 MB of output the AVX2 VJPs write with streaming stores (rows of
-    # 1001 elements start at every alignment); row by row, the results must be
-    # those of the ordinary kernels on a small batch.
-    rows = (32 << 20) // (np.dtype(dtype).itemsize * 1001) + 1
+    # Past sm_stream_bytes() of output the AVX2 VJPs write with streaming stores
+    # (rows of 1001 elements start at every alignment); row by row, the results
+    # must be those of the ordinary kernels on a small batch.
+    rows = lib.sm_stream_bytes() // (np.dtype(dtype).itemsize * 1001) + 1
     rng = np.random.default_rng(6)
     y, dy = inputs(name, rng.standard_normal((rows, 1001)).astype(dtype), rng)
     got = call(name, [y, dy], isa)
@@ -539,3 +539,16 @@ def test_large_vjp_streams_the_same_results(isa, name, dtype):
         np.testing.assert_array_equal(
             got[start : start + 5], call(name, [y[start : start + 5], dy[start : start + 5]], isa)
         )
+
+
+def test_stream_threshold_is_the_last_level_cache():
+    # glibc reports the L3 size through sysconf (getconf prints it); elsewhere
+    # the C library says nothing and the threshold is 32 MiB
+    try:
+        got = subprocess.run(
+            ["getconf", "LEVEL3_CACHE_SIZE"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        llc = int(got) if got else -1
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        llc = -1
+    assert lib.sm_stream_bytes() == (llc if llc > 0 else 32 << 20)

@@ -71,10 +71,10 @@ def test_short_rows_with_special_values(isa):
 
 @pytest.mark.parametrize("isa", ISAS)
 def test_short_rows_through_the_streaming_vjp(isa):
-    # Past 32 MB of output the AVX2 VJPs stream; short rows go to the short
-    # kernels from there too: the results of small batches, row for row.
+    # Past sm_stream_bytes() of output the AVX2 VJPs stream; short rows go to
+    # the short kernels from there too: the results of small batches, row for row.
     n = 5
-    rows = (32 << 20) // (4 * n) + 1
+    rows = native.lib.sm_stream_bytes() // (4 * n) + 1
     rng = np.random.default_rng(12)
     x = rng.normal(size=(rows, n)).astype(np.float32)
     y, dy = vectorized.log_softmax(x), rng.normal(size=x.shape).astype(np.float32)
