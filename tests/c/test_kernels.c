@@ -629,77 +629,9 @@ static void set(const dtype *t, void *p, size_t i, double v)
         ((double *)p)[i] = v;
 }
 
-static void test_inner(int isa, const dtype *t)
-{
-    static const size_t ns[] = {1, 2, 3, 7, 8, 9, 70, 129}, inners[] = {1, 3, 8, 13, 40, 1029};
-    const size_t outer = 2, es = t->f32 ? sizeof(float) : sizeof(double);
-    for (size_t a = 0; a < sizeof ns / sizeof *ns; ++a)
-        for (size_t b = 0; b < sizeof inners / sizeof *inners; ++b) {
-            const size_t n = ns[a], inner = inners[b], total = outer * n * inner;
-            double *va = malloc(total * sizeof *va), *vb = malloc(total * sizeof *vb);
-            double *ca = malloc(n * sizeof *ca), *cb = malloc(n * sizeof *cb), *got = malloc(n * sizeof *got);
-            LD *ref = malloc(n * sizeof *ref), *bound = malloc(n * sizeof *bound);
-            void *bufs[3];
-            for (int k = 0; k < 3; ++k)
-                bufs[k] = malloc(total * es);
-            const double scale = (a + b) % 3 == 0 ? 1 : (a + b) % 3 == 1 ? 10 : 40;
-            for (int op = SOFTMAX; op <= LOG_SOFTMAX_VJP; ++op) {
-                for (size_t o = 0; o < outer; ++o)  /* inputs column by column */
-                    for (size_t j = 0; j < inner; ++j) {
-                        random_rows(op, t, ca, cb, 1, n, scale);
-                        for (size_t i = 0; i < n; ++i) {
-                            va[(o * n + i) * inner + j] = ca[i];
-                            vb[(o * n + i) * inner + j] = cb[i];
-                        }
-                    }
-                for (int layout = CONTIG; layout <= INPLACE; layout += INPLACE - CONTIG)
-                    for (int threads = 1; threads <= 3; threads += 2) {
-                        for (size_t i = 0; i < total; ++i) {
-                            set(t, bufs[0], i, va[i]);
-                            set(t, bufs[1], i, vb[i]);
-                            set(t, bufs[2], i, SENTINEL);
-                        }
-                        const int out_k = layout != INPLACE ? 2 : op == LOG_SOFTMAX_VJP ? 1 : 0;
-                        const int32_t rc = run_inner(op, t, isa, bufs[0], bufs[1], bufs[out_k], outer,
-                                                     n, inner, threads);
-                        ++checks;
-                        if (rc != isa)
-                            FAIL("%s %s_inner %s: returned %d, want %d\n", ISA_NAMES[isa], OP_NAMES[op],
-                                 t->name, (int)rc, isa);
-                        for (size_t o = 0; rc > 0 && o < outer; ++o)
-                            for (size_t j = 0; j < inner; ++j) {  /* one column at a time */
-                                for (size_t i = 0; i < n; ++i) {
-                                    const size_t at = (o * n + i) * inner + j;
-                                    ca[i] = va[at];
-                                    cb[i] = vb[at];
-                                    got[i] = get(t, bufs[out_k], at);
-                                }
-                                switch (op) {
-                                case SOFTMAX: ref_softmax(t, ca, n, ref, bound); break;
-                                case LOG_SOFTMAX: ref_log_softmax(t, ca, n, ref, bound); break;
-                                case SOFTMAX_VJP: ref_softmax_vjp(t, ca, cb, n, ref, bound); break;
-                                default: ref_log_softmax_vjp(t, ca, cb, n, ref, bound);
-                                }
-                                compare(isa, op, t, n, layout, threads > 1 ? "middle axis, 3 threads"
-                                                                           : "middle axis", got, ref, bound, n);
-                            }
-                    }
-            }
-            for (int k = 0; k < 3; ++k)
-                free(bufs[k]);
-            free(va);
-            free(vb);
-            free(ca);
-            free(cb);
-            free(got);
-            free(ref);
-            free(bound);
-        }
-}
-
 /* Every column of a run of the inner-axis entry point against its reference,
- * contiguous and in place, on 1 and 3 threads (as test_inner, for inputs the
- * caller built: va, vb as doubles, (outer, n, inner) C-contiguous). */
+ * contiguous and in place, on 1 and 3 threads, for inputs the caller built:
+ * va, vb as doubles, (outer, n, inner) C-contiguous. */
 static void check_columns(int isa, int op, const dtype *t, const double *va, const double *vb, size_t outer,
                           size_t n, size_t inner, const char *what)
 {
@@ -709,6 +641,8 @@ static void check_columns(int isa, int op, const dtype *t, const double *va, con
     void *bufs[3];
     for (int k = 0; k < 3; ++k)
         bufs[k] = malloc(total * es);
+    char label[96];
+    snprintf(label, sizeof label, "%s, 3 threads", what);
     for (int layout = CONTIG; layout <= INPLACE; layout += INPLACE - CONTIG)
         for (int threads = 1; threads <= 3; threads += 2) {
             for (size_t i = 0; i < total; ++i) {
@@ -736,7 +670,7 @@ static void check_columns(int isa, int op, const dtype *t, const double *va, con
                     case SOFTMAX_VJP: ref_softmax_vjp(t, ca, cb, n, ref, bound); break;
                     default: ref_log_softmax_vjp(t, ca, cb, n, ref, bound);
                     }
-                    compare(isa, op, t, n, layout, what, got, ref, bound, n);
+                    compare(isa, op, t, n, layout, threads > 1 ? label : what, got, ref, bound, n);
                 }
         }
     for (int k = 0; k < 3; ++k)
@@ -746,6 +680,34 @@ static void check_columns(int isa, int op, const dtype *t, const double *va, con
     free(got);
     free(ref);
     free(bound);
+}
+
+static void test_inner(int isa, const dtype *t)
+{
+    static const size_t ns[] = {1, 2, 3, 7, 8, 9, 70, 129}, inners[] = {1, 3, 8, 13, 40, 1029};
+    const size_t outer = 2;
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; ++a)
+        for (size_t b = 0; b < sizeof inners / sizeof *inners; ++b) {
+            const size_t n = ns[a], inner = inners[b], total = outer * n * inner;
+            double *va = malloc(total * sizeof *va), *vb = malloc(total * sizeof *vb);
+            double *ca = malloc(n * sizeof *ca), *cb = malloc(n * sizeof *cb);
+            const double scale = (a + b) % 3 == 0 ? 1 : (a + b) % 3 == 1 ? 10 : 40;
+            for (int op = SOFTMAX; op <= LOG_SOFTMAX_VJP; ++op) {
+                for (size_t o = 0; o < outer; ++o)  /* inputs column by column */
+                    for (size_t j = 0; j < inner; ++j) {
+                        random_rows(op, t, ca, cb, 1, n, scale);
+                        for (size_t i = 0; i < n; ++i) {
+                            va[(o * n + i) * inner + j] = ca[i];
+                            vb[(o * n + i) * inner + j] = cb[i];
+                        }
+                    }
+                check_columns(isa, op, t, va, vb, outer, n, inner, "middle axis");
+            }
+            free(va);
+            free(vb);
+            free(ca);
+            free(cb);
+        }
 }
 
 /* The special runs of test_specials down the columns of (2, n, 7) arrays (7
