@@ -741,7 +741,9 @@ SM_AVX2 void sm_avx2_exp_f64(const double *x, double *out, size_t n)
  * the row kernels' with a column in place of a row: the float32 sums go to
  * double every 8 rows (as flush_ps: at most 9 float roundings per term,
  * whatever n), log-softmax counts each column's maxima as shifted_rest_f32
- * does, and the log-softmax VJP takes the expm1 path for its top class. Empty
+ * does, and the log-softmax VJP takes the expm1 path for its top class. Only
+ * the passes differ for log-softmax, which keeps a running maximum so as to
+ * read a block twice, not three times (below). Empty
  * lanes of the last vector are masked off every load, store and sum. out may be
  * x (y, dy) itself: every pass that writes element (i, j) reads no other
  * element after it. No software prefetch: with runs of a whole block per row
@@ -750,32 +752,25 @@ SM_AVX2 void sm_avx2_exp_f64(const double *x, double *out, size_t n)
 #define INNER_VECS (SM_INNER_MAX_COLS / 8)
 #define INNER_VECS_PD (SM_INNER_MAX_COLS / 4)
 
-/* Softmax (take_log = 0) or log-softmax (take_log = 1), in three passes as the
- * row kernels: the maxima; the exp terms and their sums, storing the terms
- * (softmax) or x - m (log-softmax); then the product with 1/sum, or the
- * difference with log1p(rest), in place. (Log-softmax reading x again in its
- * third pass instead measured about 5% slower at 1024 x 4096.) */
-SM_AVX2 static inline void inner_block_f32(const float *x, float *out, size_t n, size_t inner,
-                                           size_t width, int take_log)
+/* float32 softmax in three passes, as the row kernel: the maxima; the exp
+ * terms and their sums, storing the terms; then the product with 1/sum, in
+ * place. (The two-pass form of log-softmax below, which has to compute the
+ * exp again in its second pass here, measured 1.55 -> 1.8x the axis -1 time:
+ * exp, not memory, bounds that pass.) */
+SM_AVX2 static void inner_softmax_f32(const float *x, float *out, size_t n, size_t inner, size_t width)
 {
     const size_t vecs = (width + 7) / 8, last = width - 8 * (vecs - 1);  /* last: 1..8 lanes */
     const size_t full = last == 8 ? vecs : vecs - 1;  /* vectors without a mask */
     const __m256i mask = tail_ps(last);
     const __m256 zero = _mm256_setzero_ps(), ones = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
     __m256 m[INNER_VECS], s[INNER_VECS], f[INNER_VECS];
-    __m256i tops[INNER_VECS];
-    __m256d lo[INNER_VECS], hi[INNER_VECS], clo[INNER_VECS], chi[INNER_VECS];
+    __m256d lo[INNER_VECS], hi[INNER_VECS];
 /* the exp pass for vector v of row `row`, with `load`, `store` and `valid` */
 #define EXP_STEP(v, load, store, valid)                                                \
     do {                                                                               \
         const __m256 d = _mm256_sub_ps(load(row + 8 * (v)), m[v]);                     \
-        __m256 e = _mm256_and_ps(sm_exp256_ps(d), valid);                              \
-        if (take_log) {                                                                \
-            const __m256 z = _mm256_and_ps(_mm256_cmp_ps(d, zero, _CMP_EQ_OQ), valid); \
-            tops[v] = _mm256_add_epi32(tops[v], _mm256_castps_si256(z));               \
-            e = _mm256_andnot_ps(z, e);                                                \
-        }                                                                              \
-        store(orow + 8 * (v), take_log ? d : e);                                       \
+        const __m256 e = _mm256_and_ps(sm_exp256_ps(d), valid);                        \
+        store(orow + 8 * (v), e);                                                      \
         s[v] = _mm256_add_ps(s[v], e);                                                 \
     } while (0)
 #define MLOAD(p) _mm256_maskload_ps(p, mask)
@@ -783,8 +778,7 @@ SM_AVX2 static inline void inner_block_f32(const float *x, float *out, size_t n,
     for (size_t v = 0; v < vecs; ++v) {
         m[v] = _mm256_set1_ps(-INFINITY);
         s[v] = zero;
-        tops[v] = _mm256_setzero_si256();
-        lo[v] = hi[v] = clo[v] = chi[v] = _mm256_setzero_pd();
+        lo[v] = hi[v] = _mm256_setzero_pd();
     }
     for (size_t i = 0; i < n; ++i) {
         const float *row = x + i * inner;
@@ -807,38 +801,24 @@ SM_AVX2 static inline void inner_block_f32(const float *x, float *out, size_t n,
                 lo[v] = _mm256_add_pd(lo[v], _mm256_cvtps_pd(_mm256_castps256_ps128(s[v])));
                 hi[v] = _mm256_add_pd(hi[v], _mm256_cvtps_pd(_mm256_extractf128_ps(s[v], 1)));
                 s[v] = zero;
-                if (take_log) {
-                    clo[v] = _mm256_sub_pd(clo[v], _mm256_cvtepi32_pd(_mm256_castsi256_si128(tops[v])));
-                    chi[v] = _mm256_sub_pd(chi[v], _mm256_cvtepi32_pd(_mm256_extracti128_si256(tops[v], 1)));
-                    tops[v] = _mm256_setzero_si256();
-                }
             }
         }
     }
-    for (size_t v = 0; v < vecs; ++v) {  /* per column: 1/sum, or log1p(rest) */
-        double sums[8], counts[8];
+    for (size_t v = 0; v < vecs; ++v) {  /* per column: 1/sum */
+        double sums[8];
         float lane[8];
         _mm256_storeu_pd(sums, lo[v]);
         _mm256_storeu_pd(sums + 4, hi[v]);
-        _mm256_storeu_pd(counts, clo[v]);
-        _mm256_storeu_pd(counts + 4, chi[v]);
         for (int j = 0; j < 8; ++j)
-            lane[j] = take_log ? (float)log1p(sums[j] + (counts[j] - 1.0)) : (float)(1.0 / sums[j]);
+            lane[j] = (float)(1.0 / sums[j]);
         f[v] = _mm256_loadu_ps(lane);
     }
     for (size_t i = 0; i < n; ++i) {
         float *orow = out + i * inner;
-        if (take_log) {  /* (x - m) - lse, subtracted in that order (as the row kernel) */
-            for (size_t v = 0; v < full; ++v)
-                _mm256_storeu_ps(orow + 8 * v, _mm256_sub_ps(_mm256_loadu_ps(orow + 8 * v), f[v]));
-            if (full < vecs)
-                MSTORE(orow + 8 * full, _mm256_sub_ps(MLOAD(orow + 8 * full), f[full]));
-        } else {
-            for (size_t v = 0; v < full; ++v)
-                _mm256_storeu_ps(orow + 8 * v, _mm256_mul_ps(_mm256_loadu_ps(orow + 8 * v), f[v]));
-            if (full < vecs)
-                MSTORE(orow + 8 * full, _mm256_mul_ps(MLOAD(orow + 8 * full), f[full]));
-        }
+        for (size_t v = 0; v < full; ++v)
+            _mm256_storeu_ps(orow + 8 * v, _mm256_mul_ps(_mm256_loadu_ps(orow + 8 * v), f[v]));
+        if (full < vecs)
+            MSTORE(orow + 8 * full, _mm256_mul_ps(MLOAD(orow + 8 * full), f[full]));
     }
 #undef EXP_STEP
 #undef MLOAD
@@ -847,42 +827,154 @@ SM_AVX2 static inline void inner_block_f32(const float *x, float *out, size_t n,
 
 SM_AVX2 void sm_avx2_softmax_inner_f32(const float *x, float *out, size_t n, size_t inner, size_t width)
 {
-    inner_block_f32(x, out, n, inner, width, 0);
+    inner_softmax_f32(x, out, n, inner, width);
+}
+
+/* float32 log-softmax in two passes over a block, where the row kernel takes
+ * three over a row: the first reads x once and keeps, per column, a running
+ * maximum M, the sum S (in double) of exp(x - M) over the entries below M, and
+ * the count C of entries equal to M, 8 rows at a time: the maximum of M and the
+ * 8 rows first; where it grew, S = (S + C) exp(M_old - M) (in double, so that
+ * a column that keeps growing adds about 2^-53 per chunk) and C = 0; then the
+ * 8 rows' exp(x - M), summed in float and moved to S: at most 9 float
+ * roundings per term, as the row kernels. Entries with x - M == 0 are counted
+ * and kept out of the sum as in shifted_rest_f32, and only a chunk that holds
+ * its column's running maximum pays for that. The second pass writes
+ * (x - m) - log1p(S + C - 1), the row kernel's operations in its order. The
+ * three-pass form (maxima; exp, storing x - m; subtracting in place) reads and
+ * writes the output block once more: at 1024 x 4096 float32 in a C driver,
+ * axis 0 over axis -1 went 1.52-1.79 -> 1.38-1.47, and float64 1.55 -> 1.39
+ * (CHANGELOG). Chunks of 4 or 16 rows measured slower than 8. A NaN anywhere in a
+ * column makes S NaN (the maximum may drop it, x - M does not), and +inf makes
+ * x - M NaN at itself, as in the row kernel. */
+
+/* One vector of columns over one chunk of `rows` (<= 8) rows at p (row stride
+ * `inner`): the running maximum *m, the sums *lo, *hi and the counts *clo,
+ * *chi of its two halves. `rows` and `masked` are constants where it is
+ * inlined: the compiler unrolls the rows, and only the last vector of a block
+ * pays for the mask. */
+SM_AVX2 static inline void online_chunk_ps(const float *p, size_t inner, size_t rows, int masked,
+                                           __m256i mask, __m256 *m, __m256d *lo, __m256d *hi,
+                                           __m256d *clo, __m256d *chi)
+{
+    const __m256 zero = _mm256_setzero_ps(), valid = _mm256_castsi256_ps(mask);
+#define LOAD_ROW(r) (masked ? _mm256_maskload_ps(p + (r) * inner, mask) : _mm256_loadu_ps(p + (r) * inner))
+    __m256 top = _mm256_set1_ps(-INFINITY);  /* the chunk's maximum */
+    for (size_t r = 0; r < rows; ++r)
+        top = _mm256_max_ps(top, LOAD_ROW(r));
+    const __m256 cm = _mm256_max_ps(*m, top);
+    const __m256 grew = _mm256_cmp_ps(cm, *m, _CMP_NEQ_UQ);
+    if (_mm256_movemask_ps(grew)) {  /* S = (S + C) exp(M_old - M), C = 0, where M grew */
+        const __m256i g = _mm256_castps_si256(grew);
+        const __m256d glo = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(g)));
+        const __m256d ghi = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(g, 1)));
+        const __m256d flo = sm_exp256_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(*m)),
+                                                       _mm256_cvtps_pd(_mm256_castps256_ps128(cm))));
+        const __m256d fhi = sm_exp256_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(*m, 1)),
+                                                       _mm256_cvtps_pd(_mm256_extractf128_ps(cm, 1))));
+        *lo = _mm256_blendv_pd(*lo, _mm256_mul_pd(_mm256_add_pd(*lo, *clo), flo), glo);
+        *hi = _mm256_blendv_pd(*hi, _mm256_mul_pd(_mm256_add_pd(*hi, *chi), fhi), ghi);
+        *clo = _mm256_andnot_pd(glo, *clo);
+        *chi = _mm256_andnot_pd(ghi, *chi);
+    }
+    *m = cm;
+    __m256 s = zero;
+    __m256 has_top = _mm256_cmp_ps(top, cm, _CMP_EQ_OQ);  /* some x - M == 0 in the chunk */
+    if (masked)
+        has_top = _mm256_and_ps(has_top, valid);
+    if (_mm256_movemask_ps(has_top)) {  /* count those lanes, keep them out of s */
+        __m256i tops = _mm256_setzero_si256();
+        for (size_t r = 0; r < rows; ++r) {
+            const __m256 d = _mm256_sub_ps(LOAD_ROW(r), cm);
+            __m256 z = _mm256_cmp_ps(d, zero, _CMP_EQ_OQ), e = sm_exp256_ps(d);
+            if (masked) {
+                z = _mm256_and_ps(z, valid);
+                e = _mm256_and_ps(e, valid);
+            }
+            tops = _mm256_add_epi32(tops, _mm256_castps_si256(z));
+            s = _mm256_add_ps(s, _mm256_andnot_ps(z, e));
+        }
+        *clo = _mm256_sub_pd(*clo, _mm256_cvtepi32_pd(_mm256_castsi256_si128(tops)));
+        *chi = _mm256_sub_pd(*chi, _mm256_cvtepi32_pd(_mm256_extracti128_si256(tops, 1)));
+    } else {  /* the usual chunk, without the maximum: every x - M < 0 (or NaN) */
+        for (size_t r = 0; r < rows; ++r) {
+            const __m256 e = sm_exp256_ps(_mm256_sub_ps(LOAD_ROW(r), cm));
+            s = _mm256_add_ps(s, masked ? _mm256_and_ps(e, valid) : e);
+        }
+    }
+#undef LOAD_ROW
+    *lo = _mm256_add_pd(*lo, _mm256_cvtps_pd(_mm256_castps256_ps128(s)));
+    *hi = _mm256_add_pd(*hi, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)));
 }
 
 SM_AVX2 void sm_avx2_log_softmax_inner_f32(const float *x, float *out, size_t n, size_t inner, size_t width)
 {
-    inner_block_f32(x, out, n, inner, width, 1);
+    const size_t vecs = (width + 7) / 8, last = width - 8 * (vecs - 1);  /* last: 1..8 lanes */
+    const size_t full = last == 8 ? vecs : vecs - 1;  /* vectors without a mask */
+    const __m256i mask = tail_ps(last), all = _mm256_set1_epi32(-1);
+    __m256 m[INNER_VECS], f[INNER_VECS];
+    __m256d lo[INNER_VECS], hi[INNER_VECS], clo[INNER_VECS], chi[INNER_VECS];
+    for (size_t v = 0; v < vecs; ++v) {
+        m[v] = _mm256_set1_ps(-INFINITY);
+        lo[v] = hi[v] = clo[v] = chi[v] = _mm256_setzero_pd();
+    }
+    for (size_t i0 = 0; i0 < n; i0 += 8) {
+        const float *chunk = x + i0 * inner;
+        if (n - i0 >= 8)  /* 8: a constant, unrolled */
+            for (size_t v = 0; v < full; ++v)
+                online_chunk_ps(chunk + 8 * v, inner, 8, 0, all, &m[v], &lo[v], &hi[v], &clo[v],
+                                &chi[v]);
+        else
+            for (size_t v = 0; v < full; ++v)
+                online_chunk_ps(chunk + 8 * v, inner, n - i0, 0, all, &m[v], &lo[v], &hi[v],
+                                &clo[v], &chi[v]);
+        if (full < vecs)
+            online_chunk_ps(chunk + 8 * full, inner, n - i0 < 8 ? n - i0 : 8, 1, mask, &m[full],
+                            &lo[full], &hi[full], &clo[full], &chi[full]);
+    }
+    for (size_t v = 0; v < vecs; ++v) {  /* per column: log1p(rest) */
+        double sums[8], counts[8];
+        float lane[8];
+        _mm256_storeu_pd(sums, lo[v]);
+        _mm256_storeu_pd(sums + 4, hi[v]);
+        _mm256_storeu_pd(counts, clo[v]);
+        _mm256_storeu_pd(counts + 4, chi[v]);
+        for (int j = 0; j < 8; ++j)
+            lane[j] = (float)log1p(sums[j] + (counts[j] - 1.0));
+        f[v] = _mm256_loadu_ps(lane);
+    }
+    for (size_t i = 0; i < n; ++i) {  /* (x - m) - log1p(rest) */
+        const float *row = x + i * inner;
+        float *orow = out + i * inner;
+        for (size_t v = 0; v < full; ++v)
+            _mm256_storeu_ps(orow + 8 * v, _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(row + 8 * v), m[v]), f[v]));
+        if (full < vecs) {
+            const __m256 d = _mm256_sub_ps(_mm256_maskload_ps(row + 8 * full, mask), m[full]);
+            _mm256_maskstore_ps(orow + 8 * full, mask, _mm256_sub_ps(d, f[full]));
+        }
+    }
 }
 
-/* As inner_block_f32 for 4 doubles a vector; the sums need no flushing, and the
- * maxima are counted in double lanes (exact below 2^53). */
-SM_AVX2 static inline void inner_block_f64(const double *x, double *out, size_t n, size_t inner,
-                                           size_t width, int take_log)
+/* As inner_softmax_f32 for 4 doubles a vector (the sums need no flushing). */
+SM_AVX2 static void inner_softmax_f64(const double *x, double *out, size_t n, size_t inner, size_t width)
 {
     const size_t vecs = (width + 3) / 4, last = width - 4 * (vecs - 1);  /* last: 1..4 lanes */
     const size_t full = last == 4 ? vecs : vecs - 1;
     const __m256i mask = tail_pd(last);
-    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
-    const __m256d ones = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
-    __m256d m[INNER_VECS_PD], s[INNER_VECS_PD], c[INNER_VECS_PD];
+    const __m256d zero = _mm256_setzero_pd(), ones = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
+    __m256d m[INNER_VECS_PD], s[INNER_VECS_PD];
 #define EXP_STEP(v, load, store, valid)                                                \
     do {                                                                               \
         const __m256d d = _mm256_sub_pd(load(row + 4 * (v)), m[v]);                    \
-        __m256d e = _mm256_and_pd(sm_exp256_pd(d), valid);                             \
-        if (take_log) {                                                                \
-            const __m256d z = _mm256_and_pd(_mm256_cmp_pd(d, zero, _CMP_EQ_OQ), valid); \
-            c[v] = _mm256_add_pd(c[v], _mm256_and_pd(z, one));                         \
-            e = _mm256_andnot_pd(z, e);                                                \
-        }                                                                              \
-        store(orow + 4 * (v), take_log ? d : e);                                       \
+        const __m256d e = _mm256_and_pd(sm_exp256_pd(d), valid);                       \
+        store(orow + 4 * (v), e);                                                      \
         s[v] = _mm256_add_pd(s[v], e);                                                 \
     } while (0)
 #define MLOAD(p) _mm256_maskload_pd(p, mask)
 #define MSTORE(p, val) _mm256_maskstore_pd(p, mask, val)
     for (size_t v = 0; v < vecs; ++v) {
         m[v] = _mm256_set1_pd(-INFINITY);
-        s[v] = c[v] = zero;
+        s[v] = zero;
     }
     for (size_t i = 0; i < n; ++i) {
         const double *row = x + i * inner;
@@ -901,27 +993,14 @@ SM_AVX2 static inline void inner_block_f64(const double *x, double *out, size_t 
         if (full < vecs)
             EXP_STEP(full, MLOAD, MSTORE, _mm256_castsi256_pd(mask));
     }
-    for (size_t v = 0; v < vecs; ++v) {  /* per column: 1/sum, or log1p(rest) */
-        double sums[4], counts[4];
-        _mm256_storeu_pd(sums, s[v]);
-        _mm256_storeu_pd(counts, c[v]);
-        for (int j = 0; j < 4; ++j)
-            sums[j] = take_log ? log1p(sums[j] + (counts[j] - 1.0)) : 1.0 / sums[j];
-        s[v] = _mm256_loadu_pd(sums);
-    }
+    for (size_t v = 0; v < vecs; ++v)  /* per column: 1/sum */
+        s[v] = _mm256_div_pd(_mm256_set1_pd(1.0), s[v]);
     for (size_t i = 0; i < n; ++i) {
         double *orow = out + i * inner;
-        if (take_log) {
-            for (size_t v = 0; v < full; ++v)
-                _mm256_storeu_pd(orow + 4 * v, _mm256_sub_pd(_mm256_loadu_pd(orow + 4 * v), s[v]));
-            if (full < vecs)
-                MSTORE(orow + 4 * full, _mm256_sub_pd(MLOAD(orow + 4 * full), s[full]));
-        } else {
-            for (size_t v = 0; v < full; ++v)
-                _mm256_storeu_pd(orow + 4 * v, _mm256_mul_pd(_mm256_loadu_pd(orow + 4 * v), s[v]));
-            if (full < vecs)
-                MSTORE(orow + 4 * full, _mm256_mul_pd(MLOAD(orow + 4 * full), s[full]));
-        }
+        for (size_t v = 0; v < full; ++v)
+            _mm256_storeu_pd(orow + 4 * v, _mm256_mul_pd(_mm256_loadu_pd(orow + 4 * v), s[v]));
+        if (full < vecs)
+            MSTORE(orow + 4 * full, _mm256_mul_pd(MLOAD(orow + 4 * full), s[full]));
     }
 #undef EXP_STEP
 #undef MLOAD
@@ -930,12 +1009,95 @@ SM_AVX2 static inline void inner_block_f64(const double *x, double *out, size_t 
 
 SM_AVX2 void sm_avx2_softmax_inner_f64(const double *x, double *out, size_t n, size_t inner, size_t width)
 {
-    inner_block_f64(x, out, n, inner, width, 0);
+    inner_softmax_f64(x, out, n, inner, width);
 }
 
+/* As online_chunk_ps for 4 doubles a vector: the terms are summed in double
+ * directly, and the maxima counted in double lanes (exact below 2^53). */
+SM_AVX2 static inline void online_chunk_pd(const double *p, size_t inner, size_t rows, int masked,
+                                           __m256i mask, __m256d *m, __m256d *s, __m256d *c)
+{
+    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), valid = _mm256_castsi256_pd(mask);
+#define LOAD_ROW(r) (masked ? _mm256_maskload_pd(p + (r) * inner, mask) : _mm256_loadu_pd(p + (r) * inner))
+    __m256d top = _mm256_set1_pd(-INFINITY);
+    for (size_t r = 0; r < rows; ++r)
+        top = _mm256_max_pd(top, LOAD_ROW(r));
+    const __m256d cm = _mm256_max_pd(*m, top);
+    const __m256d grew = _mm256_cmp_pd(cm, *m, _CMP_NEQ_UQ);
+    if (_mm256_movemask_pd(grew)) {  /* S = (S + C) exp(M_old - M), C = 0, where M grew */
+        const __m256d f = sm_exp256_pd(_mm256_sub_pd(*m, cm));
+        *s = _mm256_blendv_pd(*s, _mm256_mul_pd(_mm256_add_pd(*s, *c), f), grew);
+        *c = _mm256_andnot_pd(grew, *c);
+    }
+    *m = cm;
+    __m256d has_top = _mm256_cmp_pd(top, cm, _CMP_EQ_OQ);
+    if (masked)
+        has_top = _mm256_and_pd(has_top, valid);
+    __m256d sum = *s;
+    if (_mm256_movemask_pd(has_top)) {
+        __m256d count = *c;
+        for (size_t r = 0; r < rows; ++r) {
+            const __m256d d = _mm256_sub_pd(LOAD_ROW(r), cm);
+            __m256d z = _mm256_cmp_pd(d, zero, _CMP_EQ_OQ), e = sm_exp256_pd(d);
+            if (masked) {
+                z = _mm256_and_pd(z, valid);
+                e = _mm256_and_pd(e, valid);
+            }
+            count = _mm256_add_pd(count, _mm256_and_pd(z, one));
+            sum = _mm256_add_pd(sum, _mm256_andnot_pd(z, e));
+        }
+        *c = count;
+    } else {
+        for (size_t r = 0; r < rows; ++r) {
+            const __m256d e = sm_exp256_pd(_mm256_sub_pd(LOAD_ROW(r), cm));
+            sum = _mm256_add_pd(sum, masked ? _mm256_and_pd(e, valid) : e);
+        }
+    }
+#undef LOAD_ROW
+    *s = sum;
+}
+
+/* As sm_avx2_log_softmax_inner_f32, for 4 doubles a vector. */
 SM_AVX2 void sm_avx2_log_softmax_inner_f64(const double *x, double *out, size_t n, size_t inner, size_t width)
 {
-    inner_block_f64(x, out, n, inner, width, 1);
+    const size_t vecs = (width + 3) / 4, last = width - 4 * (vecs - 1);  /* last: 1..4 lanes */
+    const size_t full = last == 4 ? vecs : vecs - 1;
+    const __m256i mask = tail_pd(last), all = _mm256_set1_epi64x(-1);
+    __m256d m[INNER_VECS_PD], s[INNER_VECS_PD], c[INNER_VECS_PD];
+    for (size_t v = 0; v < vecs; ++v) {
+        m[v] = _mm256_set1_pd(-INFINITY);
+        s[v] = c[v] = _mm256_setzero_pd();
+    }
+    for (size_t i0 = 0; i0 < n; i0 += 8) {
+        const double *chunk = x + i0 * inner;
+        if (n - i0 >= 8)  /* 8: a constant, unrolled */
+            for (size_t v = 0; v < full; ++v)
+                online_chunk_pd(chunk + 4 * v, inner, 8, 0, all, &m[v], &s[v], &c[v]);
+        else
+            for (size_t v = 0; v < full; ++v)
+                online_chunk_pd(chunk + 4 * v, inner, n - i0, 0, all, &m[v], &s[v], &c[v]);
+        if (full < vecs)
+            online_chunk_pd(chunk + 4 * full, inner, n - i0 < 8 ? n - i0 : 8, 1, mask, &m[full], &s[full],
+                            &c[full]);
+    }
+    for (size_t v = 0; v < vecs; ++v) {  /* per column: log1p(rest) */
+        double sums[4], counts[4];
+        _mm256_storeu_pd(sums, s[v]);
+        _mm256_storeu_pd(counts, c[v]);
+        for (int j = 0; j < 4; ++j)
+            sums[j] = log1p(sums[j] + (counts[j] - 1.0));
+        s[v] = _mm256_loadu_pd(sums);
+    }
+    for (size_t i = 0; i < n; ++i) {  /* (x - m) - log1p(rest) */
+        const double *row = x + i * inner;
+        double *orow = out + i * inner;
+        for (size_t v = 0; v < full; ++v)
+            _mm256_storeu_pd(orow + 4 * v, _mm256_sub_pd(_mm256_sub_pd(_mm256_loadu_pd(row + 4 * v), m[v]), s[v]));
+        if (full < vecs) {
+            const __m256d d = _mm256_sub_pd(_mm256_maskload_pd(row + 4 * full, mask), m[full]);
+            _mm256_maskstore_pd(orow + 4 * full, mask, _mm256_sub_pd(d, s[full]));
+        }
+    }
 }
 
 /* The VJPs: per column <y, dy> (take_log = 0) or sum(dy) (take_log = 1) down
