@@ -131,6 +131,8 @@ def _thread_count(threads, size):
     """The number of threads for a call on `size` elements; ValueError if `threads` is bad."""
     if threads is None:
         return _AUTO_THREADS if size >= AUTO_THREADS_MIN_SIZE else 1
+    if type(threads) is int and threads >= 1:  # the usual case, before the slower isinstance
+        return threads if threads <= 256 else 256  # the C library uses at most 256
     if (
         isinstance(threads, (bool, np.bool_))
         or not isinstance(threads, (int, np.integer))

@@ -144,6 +144,13 @@ def test_bad_thread_counts_are_a_clear_error(bad):
             getattr(native, name)(*(a.T for a in args), axis=0, threads=bad)  # the checked path
 
 
+def test_thread_counts_are_capped_at_the_c_librarys_256():
+    # a Python int takes a fast path, NumPy integers the general one: the same rule
+    for threads in (1, 7, 256, 1000, np.int64(7), np.int64(1000)):
+        assert native._thread_count(threads, 10) == min(int(threads), 256)
+        assert type(native._thread_count(threads, 10)) is int
+
+
 def test_c_refuses_a_thread_count_below_one():
     x = np.zeros(8, np.float32)
     p = ffi.from_buffer("float[]", x)
