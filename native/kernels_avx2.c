@@ -835,7 +835,7 @@ SM_AVX2 void sm_avx2_softmax_inner_f32(const float *x, float *out, size_t n, siz
  * maximum M, the sum S (in double) of exp(x - M) over the entries below M, and
  * the count C of entries equal to M, 8 rows at a time: the maximum of M and the
  * 8 rows first; where it grew, S = (S + C) exp(M_old - M) (in double, so that
- * a column that keeps growing adds about 2^-53 per chunk) and C = 0; then the
+ * a column that keeps growing adds about 2^-52 per rescale) and C = 0; then the
  * 8 rows' exp(x - M), summed in float and moved to S: at most 9 float
  * roundings per term, as the row kernels. Entries with x - M == 0 are counted
  * and kept out of the sum as in shifted_rest_f32, and only a chunk that holds
