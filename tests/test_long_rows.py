@@ -55,15 +55,35 @@ def row():
     return x, m, x.astype(np.float64) - m
 
 
-@pytest.fixture(scope="module")
-def exact(row):
-    x, m, d = row
+def _exact(x, d):
+    """The float64 softmax of float32 logits `x` (d = x - max), and the weighted
+    mean of |d|."""
     s = vectorized.softmax(x.astype(np.float64))
     # The sum's relative error from its terms' own errors is the weighted mean
     # of those errors, sum(e_j |x_j - m|) / sum(e_j) u + EXP u: computed from the
     # inputs, not measured from any kernel.
-    weighted = float(np.sum(s * np.abs(d)))
-    return s, weighted
+    return s, float(np.sum(s * np.abs(d)))
+
+
+def _softmax_bound(d, weighted):
+    """Relative: own subtraction and exp, the sum (its terms' errors and 9
+    roundings), 1/sum to float (u, plus 2^-53), the product (u); 1u for second
+    order terms."""
+    return (np.abs(d) + EXP + (weighted + EXP + 9) + 1 + 1 + 1) * U
+
+
+def _log_softmax_bound(d, weighted, want):
+    """Absolute: x - m (u |x - m|), lse = log of a sum with relative error
+    (weighted + EXP + 9) u, then rounded (u |lse|), the subtraction (u |result|);
+    1u for the double log and second order terms."""
+    lse = float(-np.max(want))
+    return (np.abs(d) + (weighted + EXP + 9) + lse + np.abs(want) + 1) * U
+
+
+@pytest.fixture(scope="module")
+def exact(row):
+    x, _, d = row
+    return _exact(x, d)
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -72,9 +92,7 @@ def test_softmax_of_a_long_float32_row(isa, row, exact):
     s, weighted = exact
     y = native.softmax(x, isa=isa)
     rel = np.abs(y - s) / s
-    # own subtraction and exp, the sum (its terms' errors and 9 roundings),
-    # 1/sum to float (u, plus 2^-53), the product (u); 1u for second order terms
-    bound = (np.abs(d) + EXP + (weighted + EXP + 9) + 1 + 1 + 1) * U
+    bound = _softmax_bound(d, weighted)
     assert bound.max() <= 4e-6  # the issue's goal is within the bound for these inputs
     worst = np.argmax(rel - bound)
     assert np.all(rel <= bound), (
@@ -92,11 +110,7 @@ def test_log_softmax_of_a_long_float32_row(isa, row, exact):
     s, weighted = exact
     got = native.log_softmax(x, isa=isa)
     want = np.log(s)
-    # absolute: x - m (u |x - m|), lse = log of a sum with relative error
-    # (weighted + EXP + 9) u, then rounded (u |lse|), the subtraction (u |result|);
-    # 1u for the double log and second order terms
-    lse = float(-np.max(want))
-    bound = (np.abs(d) + (weighted + EXP + 9) + lse + np.abs(want) + 1) * U
+    bound = _log_softmax_bound(d, weighted, want)
     err = np.abs(got - want)
     worst = np.argmax(err - bound)
     assert np.all(err <= bound), f"error {err[worst]:.3g} > {bound[worst]:.3g}"
@@ -152,32 +166,33 @@ def columns():
     return x
 
 
-@pytest.mark.parametrize("isa", ISAS)
-def test_log_softmax_of_long_float32_columns(isa, columns):
-    got = native.log_softmax(columns, axis=0, isa=isa)
-    for j in range(columns.shape[1]):
-        x = columns[:, j]
+@pytest.fixture(scope="module")
+def column_exact(columns):
+    """Per column: d = x - max, the float64 softmax and the weighted mean of |d|."""
+    refs = []
+    for x in columns.T:
         d = x.astype(np.float64) - float(x.max())
-        s = vectorized.softmax(x.astype(np.float64))
-        weighted = float(np.sum(s * np.abs(d)))
+        refs.append((d, *_exact(x, d)))
+    return refs
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_log_softmax_of_long_float32_columns(isa, columns, column_exact):
+    got = native.log_softmax(columns, axis=0, isa=isa)
+    for j, (d, s, weighted) in enumerate(column_exact):
         want = np.log(s)
-        lse = float(-np.max(want))
         # as for the long row; the rescales of the running sum add < 2^-32
-        bound = (np.abs(d) + (weighted + EXP + 9) + lse + np.abs(want) + 1) * U
+        bound = _log_softmax_bound(d, weighted, want)
         err = np.abs(got[:, j] - want)
         worst = np.argmax(err - bound)
         assert np.all(err <= bound), f"column {j}: error {err[worst]:.3g} > {bound[worst]:.3g}"
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_softmax_of_long_float32_columns(isa, columns):
+def test_softmax_of_long_float32_columns(isa, columns, column_exact):
     got = native.softmax(columns, axis=0, isa=isa)
-    for j in range(columns.shape[1]):
-        x = columns[:, j]
-        d = x.astype(np.float64) - float(x.max())
-        s = vectorized.softmax(x.astype(np.float64))
-        weighted = float(np.sum(s * np.abs(d)))
+    for j, (d, s, weighted) in enumerate(column_exact):
         rel = np.abs(got[:, j] - s) / s
-        bound = (np.abs(d) + EXP + (weighted + EXP + 9) + 1 + 1 + 1) * U
+        bound = _softmax_bound(d, weighted)
         worst = np.argmax(rel - bound)
         assert np.all(rel <= bound), f"column {j}: rel error {rel[worst]:.3g} > {bound[worst]:.3g}"
